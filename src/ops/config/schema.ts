@@ -1,0 +1,141 @@
+/**
+ * The configuration schema: one zod object per TOML section, a description on every key.
+ * The commented bulwark.toml written by `bulwark init` and docs/config.md are generated
+ * from it (ops/config/template.ts), so they cannot drift from what the server accepts.
+ * Defaults are the secure ones: authentication only over TLS, admin on loopback, limits on.
+ */
+import { z } from 'zod';
+
+const int = (min: number, max: number) =>
+  z.preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v),
+    z.number({ error: 'expected a whole number' }).int('expected a whole number')
+      .min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const bool = () =>
+  z.preprocess((v) => {
+    if (typeof v !== 'string') return v;
+    const s = v.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(s)) return true;
+    if (['false', '0', 'no', 'off'].includes(s)) return false;
+    return v;
+  }, z.boolean({ error: 'expected true or false' }));
+
+const SIZE_RE = /^\s*(\d+)\s*(k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*$/i;
+/** A byte size: a number, or a string like "50M", "1 GiB" (binary multiples). */
+export function parseSize(v: unknown): unknown {
+  if (typeof v === 'number') return v;
+  if (typeof v !== 'string') return v;
+  const m = SIZE_RE.exec(v);
+  if (!m) return v;
+  const mult: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+  const unit = (m[2] ?? '').toLowerCase()[0];
+  return Number(m[1]) * (unit ? mult[unit] : 1);
+}
+const size = (min: number, max: number) =>
+  z.preprocess(parseSize, z.number({ error: 'expected a size such as 50M or 1G' }).int()
+    .min(min, `must be at least ${min} bytes`).max(max, `must be at most ${max} bytes`));
+
+/** "host:port", "[v6]:port", or "" (listener off). */
+export const listenAddress = z.string({ error: 'expected "host:port" or "" to turn the listener off' }).refine((s) => {
+  if (s === '') return true;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(s);
+  if (!m) return false;
+  const port = Number(m[3]);
+  return port >= 0 && port <= 65535;
+}, { message: 'expected "host:port" (e.g. 127.0.0.1:8080, [::1]:8080) or "" to turn the listener off' });
+
+/** Secrets that must never be accepted (GW-INS-1): placeholders from docs and habit. */
+export const KNOWN_PLACEHOLDERS = ['changeme', 'change-me', 'password', 'secret', 'admin', 'bulwark', 'example',
+  'test', '123456', 'default', 'replace-me', 'xxxxxxxx', 'placeholder', 'letmein', 'qwerty', 'insecure'];
+
+function isWeakSecret(s: string): string | null {
+  const low = s.toLowerCase();
+  if (KNOWN_PLACEHOLDERS.some((p) => low === p || low.includes(p) && s.length < 24)) return 'is a known placeholder';
+  if (s.length < 32) return 'is shorter than 32 characters (bulwark init generates a strong one)';
+  if (new Set(s).size < 10) return 'has too few distinct characters';
+  return null;
+}
+export const secret = z.string().superRefine((s, ctx) => {
+  const why = isWeakSecret(s);
+  if (why) ctx.addIssue({ code: 'custom', message: `the secret ${why}` });
+});
+
+const storeUrl = z.string().superRefine((s, ctx) => {
+  if (/^sqlite:.+/.test(s)) return;
+  if (/^postgres(ql)?:\/\//.test(s)) {
+    try {
+      const u = new URL(s);
+      const pw = decodeURIComponent(u.password);
+      if (pw && KNOWN_PLACEHOLDERS.includes(pw.toLowerCase()))
+        ctx.addIssue({ code: 'custom', message: 'the database password is a known placeholder' });
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not a valid postgres:// URL' });
+    }
+    return;
+  }
+  ctx.addIssue({ code: 'custom', message: 'expected sqlite:PATH (relative to the data directory) or postgres://user@host:port/database' });
+});
+
+export const PARTITION_NAME = /^[a-z][a-z0-9]{0,31}$/;
+
+export const configSchema = z.strictObject({
+  server: z.strictObject({
+    hostname: z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a host name').default('localhost')
+      .describe('The name this server gives itself in greetings and generated documents.'),
+    secret: secret.optional()
+      .describe('Key for session cookies and tokens; bulwark init generates it. Known placeholders and weak values are refused.'),
+    shutdown_grace_seconds: int(0, 3600).default(15)
+      .describe('On SIGTERM, how long in-flight work may take before connections are cut.'),
+  }).prefault({}).describe('The server itself.'),
+  listen: z.strictObject({
+    http: listenAddress.default('127.0.0.1:8080')
+      .describe('Plain HTTP: health (/healthz, /readyz) and, later, the admin API. Loopback by default.'),
+    https: listenAddress.default('0.0.0.0:8443')
+      .describe('HTTPS: health now; DAV, JMAP and the web client as they arrive.'),
+  }).prefault({}).describe('One "host:port" per service; "" turns a listener off. Override with BULWARK_LISTEN_<SERVICE>.'),
+  tls: z.strictObject({
+    cert: z.string().min(1).default('tls/cert.pem').describe('PEM certificate chain (relative to the data directory).'),
+    key: z.string().min(1).default('tls/key.pem').describe('PEM private key (relative to the data directory).'),
+  }).prefault({}).describe('TLS certificate; bulwark init makes a self-signed one to replace with a real one.'),
+  store: z.strictObject({
+    url: storeUrl.default('sqlite:bulwark.db')
+      .describe('The primary store (directory, audit trail, partition map): sqlite:PATH or postgres://...'),
+    pool_size: int(1, 200).default(10).describe('PostgreSQL connections per database and node.'),
+    connect_timeout_ms: int(100, 120_000).default(3000)
+      .describe('How long to wait for a database before calls fail with a temporary error.'),
+    retry_after_ms: int(100, 600_000).default(2000)
+      .describe('After a partition failed to connect, calls fail fast for this long before it is tried again.'),
+  }).prefault({}).describe('The primary store.'),
+  partitions: z.record(z.string().regex(PARTITION_NAME, 'partition names are lower-case letters and digits, starting with a letter'), storeUrl)
+    .default({ main: 'sqlite:bulwark.db' })
+    .describe('Storage partitions for account data: name = URL. Each is its own database; new accounts go to the one with the fewest accounts. Override with BULWARK_PARTITIONS_<NAME>.'),
+  placement: z.strictObject({
+    closed: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+      z.array(z.string())).default([])
+      .describe('Partitions that take no new accounts (e.g. before a server is retired).'),
+  }).prefault({}).describe('Where new accounts are placed.'),
+  blobs: z.strictObject({
+    backend: z.enum(['auto', 'files', 'database']).default('auto')
+      .describe('Where message bodies go: files under the data directory, or inside the partition database. auto: files for SQLite partitions, database for PostgreSQL ones (so nodes share nothing on disk).'),
+    gc_grace_hours: int(0, 24 * 365).default(24)
+      .describe('An unreferenced blob is collected only after it has been unreferenced this long.'),
+  }).prefault({}).describe('The content-addressed blob store.'),
+  limits: z.strictObject({
+    max_message_size: size(1024, 2 ** 31).default(50 * 2 ** 20).describe('Largest message or object accepted on any path.'),
+    default_quota: size(0, 2 ** 50).default(2 ** 30).describe('Storage quota for new accounts (0 = unlimited, not recommended).'),
+    max_list_depth: int(1, 32).default(8).describe('How deeply distribution lists may nest before expansion stops.'),
+    max_expansion: int(1, 1_000_000).default(10_000).describe('Most recipients one address may expand to.'),
+  }).prefault({}).describe('Limits against denial of service (GW-DOS-*); all on by default.'),
+  auth: z.strictObject({
+    require_tls: bool().default(true).describe('Refuse authentication on connections without TLS.'),
+  }).prefault({}).describe('Authentication.'),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Log level.'),
+    audit_retention_days: int(1, 36500).default(365).describe('How long audit trail entries are kept.'),
+  }).prefault({}).describe('Logging.'),
+  backup: z.strictObject({
+    progress: bool().default(true).describe('Show progress of long backup, restore and verify runs on standard error.'),
+  }).prefault({}).describe('Backup.'),
+});
+
+export type Config = z.infer<typeof configSchema>;

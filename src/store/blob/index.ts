@@ -1,0 +1,265 @@
+/**
+ * Content-addressed blob store (SHA-256 of the bytes). Two backends behind one interface:
+ * files under a directory (the embedded default) and a table inside the partition database
+ * (PostgreSQL partitions, so that nodes share no disk).
+ *
+ * Invariants:
+ * - A blob is durable before any row references it: put() returns only after the file is
+ *   written to a temp name, fsynced, renamed and its directory fsynced (files), or the row
+ *   is written in the same transaction as the reference (database).
+ * - References are counted in blob_refs inside the transaction that adds or drops them.
+ * - A blob is collected only when unreferenced for longer than the grace period, and a file
+ *   that put() touched recently is never collected (put() of an existing blob refreshes its
+ *   mtime), so a concurrent writer deduplicating onto it cannot lose it.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { PartitionDB } from '../schema.ts';
+import { DomainError } from '../../core/errors.ts';
+
+export function sha256(data: Uint8Array): string {
+  return crypto.createHash('sha256').update(data).digest('hex');
+}
+
+const HASH_RE = /^[0-9a-f]{64}$/;
+
+export interface BlobRef {
+  hash: string;
+  size: number;
+  /** Kept only for the database backend, which writes the bytes inside the transaction. */
+  data?: Uint8Array;
+}
+
+export interface BlobStore {
+  readonly kind: 'files' | 'database';
+  /** Makes the bytes durable (files) or ready to write (database); call before the transaction. */
+  prepare(data: Uint8Array): Promise<BlobRef>;
+  /** Inside the transaction that references the blob: writes it (database) and counts the reference. */
+  addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void>;
+  /** Inside the transaction that drops a reference. */
+  dropRef(trx: Transaction<PartitionDB>, hash: string): Promise<void>;
+  get(hash: string): Promise<Buffer>;
+  has(hash: string): Promise<boolean>;
+  /** Every stored hash (for GC, backup and verify). */
+  list(): AsyncIterable<string>;
+  /** Deletes blobs unreferenced for longer than graceMs; returns how many. */
+  collect(graceMs: number, now?: number): Promise<number>;
+}
+
+async function addRefRow(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
+  await trx.insertInto('blob_refs').values({ hash: ref.hash, size: ref.size, refcount: 1, zero_since: null })
+    .onConflict((oc) => oc.column('hash').doUpdateSet({ refcount: sql`blob_refs.refcount + 1`, zero_since: null }))
+    .execute();
+}
+
+async function dropRefRow(trx: Transaction<PartitionDB>, hash: string): Promise<void> {
+  await trx.updateTable('blob_refs')
+    .set({
+      refcount: sql`refcount - 1`,
+      zero_since: sql`case when refcount - 1 <= 0 then ${Date.now()} else null end`,
+    })
+    .where('hash', '=', hash).execute();
+}
+
+/** Rows unreferenced since before the cut-off: candidates for collection. */
+async function staleRefs(db: Kysely<PartitionDB>, cutoff: number): Promise<string[]> {
+  const rows = await db.selectFrom('blob_refs').select('hash')
+    .where('refcount', '<=', 0).where('zero_since', '<', cutoff).execute();
+  return rows.map((r) => r.hash);
+}
+
+export class FileBlobStore implements BlobStore {
+  readonly kind = 'files' as const;
+  readonly dir: string;
+  readonly #db: () => Kysely<PartitionDB>;
+  constructor(dir: string, db: () => Kysely<PartitionDB>) {
+    this.dir = dir;
+    this.#db = db;
+  }
+  pathOf(hash: string): string {
+    if (!HASH_RE.test(hash)) throw new DomainError('INVALID_INPUT', 'not a blob hash');
+    return path.join(this.dir, hash.slice(0, 2), hash.slice(2, 4), hash);
+  }
+  async prepare(data: Uint8Array): Promise<BlobRef> {
+    const hash = sha256(data);
+    const file = this.pathOf(hash);
+    const now = new Date();
+    try {
+      await fsp.utimes(file, now, now); // deduplicated: refresh, so GC leaves it alone
+      return { hash, size: data.byteLength };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw toTemporary(e);
+    }
+    try {
+      await writeDurably(file, data, path.join(this.dir, 'tmp'));
+    } catch (e) {
+      throw toTemporary(e);
+    }
+    return { hash, size: data.byteLength };
+  }
+  async addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
+    await addRefRow(trx, ref);
+  }
+  async dropRef(trx: Transaction<PartitionDB>, hash: string): Promise<void> {
+    await dropRefRow(trx, hash);
+  }
+  async get(hash: string): Promise<Buffer> {
+    try {
+      return await fsp.readFile(this.pathOf(hash));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new DomainError('NOT_FOUND', `blob ${hash.slice(0, 12)}…`);
+      throw toTemporary(e);
+    }
+  }
+  async has(hash: string): Promise<boolean> {
+    return fs.existsSync(this.pathOf(hash));
+  }
+  async *list(): AsyncIterable<string> {
+    for (const a of await readdirOrEmpty(this.dir)) {
+      if (!/^[0-9a-f]{2}$/.test(a)) continue;
+      for (const b of await readdirOrEmpty(path.join(this.dir, a))) {
+        for (const h of await readdirOrEmpty(path.join(this.dir, a, b))) if (HASH_RE.test(h)) yield h;
+      }
+    }
+  }
+  async collect(graceMs: number, now = Date.now()): Promise<number> {
+    const db = this.#db();
+    const cutoff = now - graceMs;
+    let n = 0;
+    const referenced = new Set<string>();
+    for (const hash of await staleRefs(db, cutoff)) {
+      const gone = await db.transaction().execute(async (trx) => {
+        const r = await trx.deleteFrom('blob_refs').where('hash', '=', hash).where('refcount', '<=', 0).executeTakeFirst();
+        return Number(r.numDeletedRows) > 0;
+      });
+      if (gone && (await this.#unlinkIfOld(hash, cutoff))) n++;
+    }
+    // Files no row refers to (a writer crashed between prepare() and commit).
+    const rows = await db.selectFrom('blob_refs').select('hash').execute();
+    for (const r of rows) referenced.add(r.hash);
+    for await (const h of this.list()) {
+      if (!referenced.has(h) && (await this.#unlinkIfOld(h, cutoff))) n++;
+    }
+    return n;
+  }
+  async #unlinkIfOld(hash: string, cutoff: number): Promise<boolean> {
+    const file = this.pathOf(hash);
+    try {
+      const st = await fsp.stat(file);
+      if (st.mtimeMs >= cutoff) return false;
+      await fsp.unlink(file);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+export class DatabaseBlobStore implements BlobStore {
+  readonly kind = 'database' as const;
+  readonly #db: () => Kysely<PartitionDB>;
+  constructor(db: () => Kysely<PartitionDB>) {
+    this.#db = db;
+  }
+  async prepare(data: Uint8Array): Promise<BlobRef> {
+    return { hash: sha256(data), size: data.byteLength, data };
+  }
+  async addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
+    if (ref.data) {
+      await trx.insertInto('blobs').values({ hash: ref.hash, data: ref.data })
+        .onConflict((oc) => oc.column('hash').doNothing()).execute();
+    }
+    await addRefRow(trx, ref);
+  }
+  async dropRef(trx: Transaction<PartitionDB>, hash: string): Promise<void> {
+    await dropRefRow(trx, hash);
+  }
+  async get(hash: string): Promise<Buffer> {
+    const row = await this.#db().selectFrom('blobs').select('data').where('hash', '=', hash).executeTakeFirst();
+    if (!row) throw new DomainError('NOT_FOUND', `blob ${hash.slice(0, 12)}…`);
+    return Buffer.from(row.data);
+  }
+  async has(hash: string): Promise<boolean> {
+    return !!(await this.#db().selectFrom('blobs').select('hash').where('hash', '=', hash).executeTakeFirst());
+  }
+  async *list(): AsyncIterable<string> {
+    const rows = await this.#db().selectFrom('blobs').select('hash').orderBy('hash').execute();
+    for (const r of rows) yield r.hash;
+  }
+  async collect(graceMs: number, now = Date.now()): Promise<number> {
+    const db = this.#db();
+    let n = 0;
+    for (const hash of await staleRefs(db, now - graceMs)) {
+      // Row and bytes go in one transaction: a writer adding a reference meanwhile either
+      // sees the row (refcount > 0, nothing deleted) or re-inserts both.
+      n += await db.transaction().execute(async (trx) => {
+        const r = await trx.deleteFrom('blob_refs').where('hash', '=', hash).where('refcount', '<=', 0).executeTakeFirst();
+        if (Number(r.numDeletedRows) === 0) return 0;
+        await trx.deleteFrom('blobs').where('hash', '=', hash).execute();
+        return 1;
+      });
+    }
+    return n;
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await fsp.readdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+function toTemporary(e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code && ['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EMFILE', 'ENFILE', 'EACCES', 'EPERM'].includes(code)) {
+    return new DomainError('UNAVAILABLE', `blob store: ${code}`, { cause: e });
+  }
+  return e;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fd = await fsp.open(dir, 'r');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+/** Creates dir and its missing parents, fsyncing each parent that gained an entry. */
+async function mkdirDurable(dir: string): Promise<void> {
+  if (fs.existsSync(dir)) return;
+  await mkdirDurable(path.dirname(dir));
+  try {
+    await fsp.mkdir(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  await fsyncDir(path.dirname(dir));
+}
+
+/** Temp file in tmpDir, fsync, rename into place, fsync the directory. */
+export async function writeDurably(file: string, data: Uint8Array, tmpDir = path.dirname(file)): Promise<void> {
+  await mkdirDurable(tmpDir);
+  await mkdirDurable(path.dirname(file));
+  const tmp = path.join(tmpDir, `${process.pid}-${crypto.randomBytes(8).toString('hex')}.tmp`);
+  const fd = await fsp.open(tmp, 'wx', 0o600);
+  try {
+    await fd.writeFile(data);
+    await fd.sync();
+  } catch (e) {
+    await fd.close();
+    await fsp.unlink(tmp).catch(() => {});
+    throw e;
+  } finally {
+    await fd.close().catch(() => {});
+  }
+  await fsp.rename(tmp, file);
+  await fsyncDir(path.dirname(file));
+}

@@ -1,0 +1,126 @@
+/**
+ * Opens one database: an SQLite file (node:sqlite, WAL, synchronous=FULL) or a PostgreSQL
+ * database (pg pool). Everything above talks to it through Kysely, so one migration
+ * history and one set of queries serve both engines.
+ *
+ * Invariants: a transaction on SQLite starts with BEGIN IMMEDIATE; a commit returns only
+ * after the WAL is fsynced (synchronous=FULL) or PostgreSQL has committed (its own
+ * synchronous_commit, which Bulwark never turns off).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { Kysely, PostgresDialect, sql, type ColumnDefinitionBuilder } from 'kysely';
+import pg from 'pg';
+import { NodeSqliteDialect } from './sqlite/dialect.ts';
+import { DomainError } from '../core/errors.ts';
+
+// int8 (count, bigint columns) as JS numbers: every value we keep fits in 2^53.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+export type EngineKind = 'sqlite' | 'postgres';
+
+export interface EngineOptions {
+  poolSize?: number;
+  connectTimeoutMs?: number;
+  onError?: (err: Error) => void;
+}
+
+export interface Engine {
+  readonly kind: EngineKind;
+  /** URL without password, safe for logs. */
+  readonly label: string;
+  /** Absolute file path for SQLite. */
+  readonly file?: string;
+  readonly db: Kysely<any>;
+  /** Throws when the database fails its integrity check. */
+  quickCheck(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function redactUrl(url: string): string {
+  if (!url.startsWith('postgres')) return url;
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(invalid url)';
+  }
+}
+
+export function sqlitePath(url: string, dataDir: string): string {
+  const p = url.slice('sqlite:'.length);
+  return path.isAbsolute(p) ? p : path.join(dataDir, p);
+}
+
+export function engineKind(url: string): EngineKind {
+  if (url.startsWith('sqlite:')) return 'sqlite';
+  if (/^postgres(ql)?:\/\//.test(url)) return 'postgres';
+  throw new DomainError('INVALID_INPUT', `unknown store URL scheme in ${redactUrl(url)}`);
+}
+
+export function openSqlite(file: string): Engine {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const raw = new DatabaseSync(file);
+  raw.exec('PRAGMA busy_timeout = 5000');
+  raw.exec('PRAGMA journal_mode = WAL');
+  raw.exec('PRAGMA synchronous = FULL');
+  raw.exec('PRAGMA foreign_keys = ON');
+  const db = new Kysely<any>({ dialect: new NodeSqliteDialect(raw) });
+  return {
+    kind: 'sqlite',
+    label: `sqlite:${file}`,
+    file,
+    db,
+    async quickCheck() {
+      const rows = await sql<{ quick_check: string }>`PRAGMA quick_check`.execute(db);
+      const bad = rows.rows.map((r) => Object.values(r)[0]).filter((v) => v !== 'ok');
+      if (bad.length) throw new DomainError('INTEGRITY', `${file}: ${bad.slice(0, 3).join('; ')}`);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+export function openPostgres(url: string, opts: EngineOptions = {}): Engine {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 3000,
+    idleTimeoutMillis: 30_000,
+    // A partition on a dead server must fail a call, not hang it.
+    query_timeout: 60_000,
+    keepAlive: true,
+  });
+  // An idle client losing its server emits 'error' on the pool; unhandled it would crash
+  // the process, and one partition's trouble must never take down the others.
+  pool.on('error', (err) => opts.onError?.(err));
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kind: 'postgres',
+    label: redactUrl(url),
+    db,
+    async quickCheck() {
+      await sql`select 1`.execute(db);
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}
+
+export function openEngine(url: string, dataDir: string, opts: EngineOptions = {}): Engine {
+  return engineKind(url) === 'sqlite' ? openSqlite(sqlitePath(url, dataDir)) : openPostgres(url, opts);
+}
+
+/** Column helpers so one migration serves both engines. */
+export function dialectTypes(kind: EngineKind) {
+  return {
+    id: kind === 'sqlite' ? ('integer' as const) : ('bigserial' as const),
+    bytes: kind === 'sqlite' ? ('blob' as const) : ('bytea' as const),
+    /** Primary key that counts up by itself: AUTOINCREMENT on SQLite, bigserial on PostgreSQL. */
+    pk: (c: ColumnDefinitionBuilder) => (kind === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey()),
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * One migration history per schema (directory, partition), the same for both engines: each
+ * step is written once against Kysely's schema builder, with dialectTypes() where the two
+ * engines name a type differently. Steps are append-only: never edit a released one.
+ */
+import { sql, type Kysely } from 'kysely';
+import { Migrator, type Migration, type MigrationInfo } from 'kysely/migration';
+import { dialectTypes, type Engine, type EngineKind } from '../engine.ts';
+
+export type SchemaName = 'directory' | 'partition';
+
+function directoryMigrations(kind: EngineKind): Record<string, Migration> {
+  const t = dialectTypes(kind);
+  return {
+    '0001_directory': {
+      async up(db: Kysely<any>) {
+        await db.schema.createTable('domains')
+          .addColumn('id', t.id, t.pk)
+          .addColumn('name', 'text', (c) => c.notNull().unique())
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('addresses')
+          .addColumn('address', 'text', (c) => c.primaryKey())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('domain_id', 'bigint', (c) => c.notNull().references('domains.id'))
+          .execute();
+        await db.schema.createTable('accounts')
+          .addColumn('id', t.id, t.pk)
+          .addColumn('domain_id', 'bigint', (c) => c.notNull().references('domains.id'))
+          .addColumn('local_part', 'text', (c) => c.notNull())
+          .addColumn('address', 'text', (c) => c.notNull().unique())
+          .addColumn('display_name', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('quota_bytes', 'bigint', (c) => c.notNull())
+          .addColumn('roles', 'text', (c) => c.notNull())
+          .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+          .addColumn('partition', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addColumn('password_changed_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('accounts_partition').on('accounts').column('partition').execute();
+        await db.schema.createTable('aliases')
+          .addColumn('id', t.id, t.pk)
+          .addColumn('domain_id', 'bigint', (c) => c.notNull().references('domains.id'))
+          .addColumn('address', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('alias_targets')
+          .addColumn('alias_id', 'bigint', (c) => c.notNull().references('aliases.id').onDelete('cascade'))
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('alias_targets_pk', ['alias_id', 'target'])
+          .execute();
+        await db.schema.createIndex('alias_targets_target').on('alias_targets').column('target').execute();
+        await db.schema.createTable('lists')
+          .addColumn('id', t.id, t.pk)
+          .addColumn('domain_id', 'bigint', (c) => c.notNull().references('domains.id'))
+          .addColumn('address', 'text', (c) => c.notNull().unique())
+          .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('post_policy', 'text', (c) => c.notNull())
+          .addColumn('public', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        for (const [table, col] of [['list_members', 'member'], ['list_senders', 'sender']] as const) {
+          await db.schema.createTable(table)
+            .addColumn('list_id', 'bigint', (c) => c.notNull().references('lists.id').onDelete('cascade'))
+            .addColumn(col, 'text', (c) => c.notNull())
+            .addPrimaryKeyConstraint(`${table}_pk`, ['list_id', col])
+            .execute();
+          await db.schema.createIndex(`${table}_${col}`).on(table).column(col).execute();
+        }
+        await db.schema.createTable('audit')
+          .addColumn('id', t.id, t.pk)
+          .addColumn('ts', 'bigint', (c) => c.notNull())
+          .addColumn('event', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull())
+          .addColumn('object', 'text', (c) => c.notNull())
+          .addColumn('detail', 'text', (c) => c.notNull())
+          .addColumn('prev_hash', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('audit_ts').on('audit').column('ts').execute();
+        await db.schema.createIndex('audit_event').on('audit').columns(['event', 'ts']).execute();
+        await db.schema.createTable('audit_head')
+          .addColumn('id', 'integer', (c) => c.primaryKey())
+          .addColumn('last_id', 'bigint', (c) => c.notNull())
+          .addColumn('last_hash', 'text', (c) => c.notNull())
+          .execute();
+        await db.insertInto('audit_head').values({ id: 1, last_id: 0, last_hash: '0'.repeat(64) }).execute();
+      },
+    },
+  };
+}
+
+function partitionMigrations(kind: EngineKind): Record<string, Migration> {
+  const t = dialectTypes(kind);
+  return {
+    '0001_partition': {
+      async up(db: Kysely<any>) {
+        await db.schema.createTable('account_state')
+          .addColumn('account_id', 'bigint', (c) => c.primaryKey())
+          .addColumn('modseq', 'bigint', (c) => c.notNull())
+          .addColumn('next_id', 'bigint', (c) => c.notNull())
+          .addColumn('used_bytes', 'bigint', (c) => c.notNull())
+          .addColumn('used_messages', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createTable('mailboxes')
+          .addColumn('account_id', 'bigint', (c) => c.notNull())
+          .addColumn('id', 'bigint', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('special_use', 'text')
+          .addColumn('uidvalidity', 'bigint', (c) => c.notNull())
+          .addColumn('uidnext', 'bigint', (c) => c.notNull())
+          .addColumn('modseq', 'bigint', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('mailboxes_pk', ['account_id', 'id'])
+          .addUniqueConstraint('mailboxes_name', ['account_id', 'name'])
+          .execute();
+        await db.schema.createTable('messages')
+          .addColumn('account_id', 'bigint', (c) => c.notNull())
+          .addColumn('id', 'bigint', (c) => c.notNull())
+          .addColumn('mailbox_id', 'bigint', (c) => c.notNull())
+          .addColumn('uid', 'bigint', (c) => c.notNull())
+          .addColumn('blob_hash', 'text', (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('flags', 'text', (c) => c.notNull())
+          .addColumn('internal_date', 'bigint', (c) => c.notNull())
+          .addColumn('modseq', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('messages_pk', ['account_id', 'id'])
+          .addUniqueConstraint('messages_uid', ['account_id', 'mailbox_id', 'uid'])
+          .execute();
+        await db.schema.createIndex('messages_blob').on('messages').column('blob_hash').execute();
+        await db.schema.createTable('changes')
+          .addColumn('account_id', 'bigint', (c) => c.notNull())
+          .addColumn('modseq', 'bigint', (c) => c.notNull())
+          .addColumn('object_type', 'text', (c) => c.notNull())
+          .addColumn('object_id', 'bigint', (c) => c.notNull())
+          .addColumn('op', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('changes_pk', ['account_id', 'modseq'])
+          .execute();
+        await db.schema.createTable('blob_refs')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('refcount', 'bigint', (c) => c.notNull())
+          .addColumn('zero_since', 'bigint')
+          .execute();
+        await db.schema.createTable('blobs')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('data', t.bytes, (c) => c.notNull())
+          .execute();
+      },
+    },
+  };
+}
+
+export function migrationsFor(schema: SchemaName, kind: EngineKind): Record<string, Migration> {
+  return schema === 'directory' ? directoryMigrations(kind) : partitionMigrations(kind);
+}
+
+function migrator(engine: Engine, schema: SchemaName): Migrator {
+  const migrations = migrationsFor(schema, engine.kind);
+  return new Migrator({
+    db: engine.db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: `bulwark_migrations_${schema}`,
+    migrationLockTableName: `bulwark_migrations_${schema}_lock`,
+  });
+}
+
+export async function pendingMigrations(engine: Engine, schema: SchemaName): Promise<string[]> {
+  const all: readonly MigrationInfo[] = await migrator(engine, schema).getMigrations();
+  return all.filter((m) => !m.executedAt).map((m) => m.name);
+}
+
+export async function migrate(engine: Engine, schema: SchemaName): Promise<string[]> {
+  const { error, results } = await migrator(engine, schema).migrateToLatest();
+  if (error) throw error;
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** The tables of a schema, in an order that satisfies foreign keys on insert. */
+export const TABLES: Record<SchemaName, string[]> = {
+  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head'],
+  partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs'],
+};
+
+export async function schemaVersion(engine: Engine, schema: SchemaName): Promise<string | null> {
+  const r = await sql<{ name: string }>`select name from ${sql.table(`bulwark_migrations_${schema}`)} order by name desc limit 1`
+    .execute(engine.db).catch(() => ({ rows: [] as { name: string }[] }));
+  return r.rows[0]?.name ?? null;
+}

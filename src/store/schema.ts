@@ -1,0 +1,97 @@
+/**
+ * Row types of the two schemas. Times are epoch milliseconds, booleans 0/1 and lists JSON
+ * text, so that both engines store the same values (backup files are engine-neutral).
+ * Partition rows are keyed by (account_id, id): ids count per account, so an account moves
+ * between partitions with its ids, UIDs and modseqs unchanged.
+ */
+import type { Generated } from 'kysely';
+
+export interface DirectoryDB {
+  domains: { id: Generated<number>; name: string; enabled: number; created_at: number; updated_at: number };
+  accounts: {
+    id: Generated<number>;
+    domain_id: number;
+    local_part: string;
+    address: string;
+    display_name: string;
+    password_hash: string;
+    quota_bytes: number;
+    roles: string; // JSON array of Role
+    enabled: number;
+    partition: string;
+    created_at: number;
+    updated_at: number;
+    password_changed_at: number;
+  };
+  /** One row per address in use, whatever owns it: keeps the namespace unique under races. */
+  addresses: { address: string; kind: 'account' | 'alias' | 'list'; domain_id: number };
+  aliases: { id: Generated<number>; domain_id: number; address: string; created_at: number; updated_at: number };
+  alias_targets: { alias_id: number; target: string };
+  lists: {
+    id: Generated<number>;
+    domain_id: number;
+    address: string;
+    description: string;
+    post_policy: 'anyone' | 'members' | 'domain' | 'senders';
+    public: number;
+    created_at: number;
+    updated_at: number;
+  };
+  list_members: { list_id: number; member: string };
+  list_senders: { list_id: number; sender: string };
+  audit: {
+    id: Generated<number>;
+    ts: number;
+    event: string;
+    actor: string;
+    source: string;
+    object: string;
+    detail: string; // JSON
+    prev_hash: string;
+    hash: string;
+  };
+  audit_head: { id: number; last_id: number; last_hash: string };
+}
+
+export interface PartitionDB {
+  account_state: {
+    account_id: number;
+    modseq: number;
+    next_id: number;
+    used_bytes: number;
+    used_messages: number;
+    status: 'active' | 'frozen';
+    updated_at: number;
+  };
+  mailboxes: {
+    account_id: number;
+    id: number;
+    name: string;
+    special_use: string | null;
+    uidvalidity: number;
+    uidnext: number;
+    modseq: number;
+    created_at: number;
+  };
+  messages: {
+    account_id: number;
+    id: number;
+    mailbox_id: number;
+    uid: number;
+    blob_hash: string;
+    size: number;
+    flags: string; // JSON array
+    internal_date: number;
+    modseq: number;
+  };
+  /** The change log: one row per change, destroy rows are the tombstones. */
+  changes: {
+    account_id: number;
+    modseq: number;
+    object_type: string;
+    object_id: number;
+    op: 'create' | 'update' | 'destroy';
+  };
+  blob_refs: { hash: string; size: number; refcount: number; zero_since: number | null };
+  blobs: { hash: string; data: Uint8Array };
+}

@@ -1,0 +1,246 @@
+/**
+ * The set of databases one node uses: the primary store (directory, audit trail, partition
+ * map) and the storage partitions that hold account data. Each partition is its own
+ * database and fails alone: while one cannot be reached, calls for its accounts fail fast
+ * with UNAVAILABLE (a temporary error) and every other partition keeps working.
+ *
+ * Invariants:
+ * - A partition that failed is not retried before retry_after_ms, so a dead server costs
+ *   callers nothing but the error; the first call after that tries again.
+ * - Migrations run before a database is used; a partition that cannot be migrated counts
+ *   as unavailable.
+ */
+import path from 'node:path';
+import type { Kysely, Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import { openEngine, type Engine } from './engine.ts';
+import { migrate } from './migrations/index.ts';
+import { mapDbError } from './errors.ts';
+import { DatabaseBlobStore, FileBlobStore, type BlobStore } from './blob/index.ts';
+import type { DirectoryDB, PartitionDB } from './schema.ts';
+import { DomainError } from '../core/errors.ts';
+import type { Config } from '../ops/config/schema.ts';
+
+export interface StoreSettings {
+  dataDir: string;
+  directoryUrl: string;
+  partitions: Record<string, string>;
+  blobBackend: 'auto' | 'files' | 'database';
+  poolSize: number;
+  connectTimeoutMs: number;
+  retryAfterMs: number;
+  log?: Logger;
+}
+
+export function storeSettings(config: Config, dataDir: string, log?: Logger): StoreSettings {
+  return {
+    dataDir,
+    directoryUrl: config.store.url,
+    partitions: config.partitions,
+    blobBackend: config.blobs.backend,
+    poolSize: config.store.pool_size,
+    connectTimeoutMs: config.store.connect_timeout_ms,
+    retryAfterMs: config.store.retry_after_ms,
+    log,
+  };
+}
+
+/** Engines shared by URL: the embedded default has one SQLite file in both roles. */
+class EnginePool {
+  readonly #engines = new Map<string, Engine>();
+  readonly #s: StoreSettings;
+  constructor(s: StoreSettings) {
+    this.#s = s;
+  }
+  get(url: string): Engine {
+    let e = this.#engines.get(url);
+    if (!e) {
+      e = openEngine(url, this.#s.dataDir, {
+        poolSize: this.#s.poolSize,
+        connectTimeoutMs: this.#s.connectTimeoutMs,
+        onError: (err) => this.#s.log?.warn({ err: err.message }, 'store.connection.error'),
+      });
+      this.#engines.set(url, e);
+    }
+    return e;
+  }
+  drop(url: string): void {
+    const e = this.#engines.get(url);
+    this.#engines.delete(url);
+    e?.close().catch(() => {});
+  }
+  async closeAll(): Promise<void> {
+    const all = [...this.#engines.values()];
+    this.#engines.clear();
+    await Promise.allSettled(all.map((e) => e.close()));
+  }
+}
+
+export type PartitionStatus = 'unknown' | 'up' | 'down';
+
+export class Partition {
+  readonly name: string;
+  readonly url: string;
+  readonly blobs: BlobStore;
+  #status: PartitionStatus = 'unknown';
+  #retryAt = 0;
+  #lastError = '';
+  #engine?: Engine;
+  #opening?: Promise<Engine>;
+  readonly #pool: EnginePool;
+  readonly #s: StoreSettings;
+
+  constructor(name: string, url: string, pool: EnginePool, s: StoreSettings) {
+    this.name = name;
+    this.url = url;
+    this.#pool = pool;
+    this.#s = s;
+    const backend = s.blobBackend === 'auto' ? (url.startsWith('sqlite:') ? 'files' : 'database') : s.blobBackend;
+    const db = () => {
+      if (!this.#engine) throw new DomainError('UNAVAILABLE', `partition ${name} is not open`);
+      return this.#engine.db as Kysely<PartitionDB>;
+    };
+    this.blobs = backend === 'files' ? new FileBlobStore(path.join(s.dataDir, 'blobs', name), db) : new DatabaseBlobStore(db);
+  }
+
+  get status(): PartitionStatus {
+    return this.#status;
+  }
+  get lastError(): string {
+    return this.#lastError;
+  }
+  get engine(): Engine | undefined {
+    return this.#engine;
+  }
+
+  /** Opens and migrates on first use; fails fast while a failed partition waits for its retry. */
+  async open(): Promise<Engine> {
+    if (this.#engine && this.#status === 'up') return this.#engine;
+    if (this.#status === 'down' && Date.now() < this.#retryAt) {
+      throw new DomainError('UNAVAILABLE', `partition ${this.name} is unavailable`);
+    }
+    this.#opening ??= (async () => {
+      try {
+        const e = this.#engine ?? this.#pool.get(this.url);
+        this.#engine = e;
+        await migrate(e, 'partition');
+        this.#markUp();
+        return e;
+      } catch (err) {
+        this.markDown(err);
+        if (this.#engine?.kind === 'sqlite') {
+          this.#pool.drop(this.url); // reopen the file next time
+          this.#engine = undefined;
+        }
+        throw new DomainError('UNAVAILABLE', `partition ${this.name} is unavailable`, { cause: err });
+      } finally {
+        this.#opening = undefined;
+      }
+    })();
+    return this.#opening;
+  }
+
+  #markUp(): void {
+    if (this.#status !== 'up') this.#s.log?.info({ partition: this.name }, 'store.partition.up');
+    this.#status = 'up';
+    this.#lastError = '';
+  }
+
+  markDown(err: unknown): void {
+    const msg = err instanceof Error ? err.message : String(err);
+    if (this.#status !== 'down') this.#s.log?.error({ partition: this.name, err: msg }, 'store.partition.down');
+    this.#status = 'down';
+    this.#lastError = msg;
+    this.#retryAt = Date.now() + this.#s.retryAfterMs;
+  }
+
+  /** Runs fn on the partition; connection trouble marks it down and becomes UNAVAILABLE. */
+  async run<T>(what: string, fn: (db: Kysely<PartitionDB>) => Promise<T>): Promise<T> {
+    const e = await this.open();
+    try {
+      return await fn(e.db as Kysely<PartitionDB>);
+    } catch (err) {
+      const mapped = mapDbError(err, `${what} (partition ${this.name})`);
+      if (mapped instanceof DomainError && mapped.code === 'UNAVAILABLE' && !(err instanceof DomainError)) this.markDown(err);
+      throw mapped;
+    }
+  }
+
+  /** One transaction: everything in fn commits durably together, or nothing does. */
+  async tx<T>(what: string, fn: (trx: Transaction<PartitionDB>) => Promise<T>): Promise<T> {
+    return this.run(what, (db) => db.transaction().execute(fn));
+  }
+}
+
+export class Stores {
+  readonly settings: StoreSettings;
+  readonly directoryEngine: Engine;
+  readonly partitions: ReadonlyMap<string, Partition>;
+  readonly #pool: EnginePool;
+
+  private constructor(s: StoreSettings, pool: EnginePool) {
+    this.settings = s;
+    this.#pool = pool;
+    this.directoryEngine = pool.get(s.directoryUrl);
+    const parts = new Map<string, Partition>();
+    for (const [name, url] of Object.entries(s.partitions)) parts.set(name, new Partition(name, url, pool, s));
+    this.partitions = parts;
+  }
+
+  /** Opens the primary store and migrates it; partitions open on first use (or via openPartitions). */
+  static async open(s: StoreSettings, opts: { migrate?: boolean } = {}): Promise<Stores> {
+    const pool = new EnginePool(s);
+    const stores = new Stores(s, pool);
+    try {
+      if (opts.migrate !== false) await migrate(stores.directoryEngine, 'directory');
+    } catch (e) {
+      await pool.closeAll();
+      throw mapDbError(e, 'primary store');
+    }
+    return stores;
+  }
+
+  get directory(): Kysely<DirectoryDB> {
+    return this.directoryEngine.db as Kysely<DirectoryDB>;
+  }
+
+  partition(name: string): Partition {
+    const p = this.partitions.get(name);
+    if (!p) throw new DomainError('UNAVAILABLE', `partition ${name} is not configured on this node`);
+    return p;
+  }
+
+  /** Tries every partition once; returns those that could not be opened. */
+  async openPartitions(): Promise<{ name: string; error: string }[]> {
+    const failed: { name: string; error: string }[] = [];
+    await Promise.all([...this.partitions.values()].map(async (p) => {
+      try {
+        await p.open();
+      } catch {
+        failed.push({ name: p.name, error: p.lastError });
+      }
+    }));
+    return failed;
+  }
+
+  /** Runs fn in one directory transaction; engine errors become catalogue errors. */
+  async dirTx<T>(what: string, fn: (trx: Transaction<DirectoryDB>) => Promise<T>): Promise<T> {
+    try {
+      return await this.directory.transaction().execute(fn);
+    } catch (e) {
+      throw mapDbError(e, what);
+    }
+  }
+
+  async dirRun<T>(what: string, fn: (db: Kysely<DirectoryDB>) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.directory);
+    } catch (e) {
+      throw mapDbError(e, what);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.closeAll();
+  }
+}
