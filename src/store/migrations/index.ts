@@ -143,7 +143,7 @@ function partitionMigrations(kind: EngineKind): Record<string, Migration> {
           .addColumn('object_type', 'text', (c) => c.notNull())
           .addColumn('object_id', 'bigint', (c) => c.notNull())
           .addColumn('op', 'text', (c) => c.notNull())
-          .addPrimaryKeyConstraint('changes_pk', ['account_id', 'modseq'])
+          .addPrimaryKeyConstraint('changes_pk', ['account_id', 'modseq', 'object_type', 'object_id'])
           .execute();
         await db.schema.createTable('blob_refs')
           .addColumn('hash', 'text', (c) => c.primaryKey())

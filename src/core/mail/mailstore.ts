@@ -1,0 +1,191 @@
+/**
+ * Account data in its partition: the account's state row (modseq, id counter, usage),
+ * mailboxes, messages and the change log. This is the groundwork the delivery pipeline,
+ * IMAP, POP3 and JMAP build on; it knows nothing of any protocol.
+ *
+ * Invariants:
+ * - Every change runs in one partition transaction that first bumps account_state.modseq
+ *   (which also serialises writers of one account) and writes one row per changed object
+ *   into `changes`; deletions leave a 'destroy' row (the tombstone).
+ * - A frozen (being moved) or moved-away account refuses writes with UNAVAILABLE, so the
+ *   writer retries and finds the account in its new partition: nothing is lost in a move.
+ * - Blob bytes are durable before the transaction that references them commits.
+ */
+import type { Transaction } from 'kysely';
+import type { Stores, Partition } from '../../store/stores.ts';
+import type { PartitionDB } from '../../store/schema.ts';
+import { DomainError, invalid } from '../errors.ts';
+
+export interface AccountRef {
+  id: number;
+  partition: string;
+  quota_bytes: number;
+}
+
+export const DEFAULT_MAILBOXES: { name: string; specialUse: string | null }[] = [
+  { name: 'INBOX', specialUse: null },
+  { name: 'Drafts', specialUse: '\\Drafts' },
+  { name: 'Sent', specialUse: '\\Sent' },
+  { name: 'Junk', specialUse: '\\Junk' },
+  { name: 'Trash', specialUse: '\\Trash' },
+  { name: 'Archive', specialUse: '\\Archive' },
+];
+
+export interface Change {
+  modseq: number;
+  objectType: string;
+  objectId: number;
+  op: 'create' | 'update' | 'destroy';
+}
+
+type Trx = Transaction<PartitionDB>;
+
+/**
+ * Bumps the account's modseq by one and reserves `ids` new object ids. Refuses with
+ * UNAVAILABLE when the account is frozen or has moved away from this partition.
+ */
+export async function beginChange(trx: Trx, accountId: number, ids = 0): Promise<{ modseq: number; firstId: number }> {
+  const row = await trx.updateTable('account_state')
+    .set((eb) => ({ modseq: eb('modseq', '+', 1), next_id: eb('next_id', '+', ids), updated_at: Date.now() }))
+    .where('account_id', '=', accountId).where('status', '=', 'active')
+    .returning(['modseq', 'next_id']).executeTakeFirst();
+  if (!row) {
+    const st = await trx.selectFrom('account_state').select('status').where('account_id', '=', accountId).executeTakeFirst();
+    throw new DomainError('UNAVAILABLE', st ? `account is ${st.status === 'frozen' ? 'being moved' : 'not in this partition'}` : 'account storage is not provisioned');
+  }
+  return { modseq: row.modseq, firstId: row.next_id - ids };
+}
+
+async function logChange(trx: Trx, accountId: number, modseq: number, objectType: string, objectId: number, op: Change['op']): Promise<void> {
+  await trx.insertInto('changes').values({ account_id: accountId, modseq, object_type: objectType, object_id: objectId, op }).execute();
+}
+
+export class MailStore {
+  readonly #stores: Stores;
+  constructor(stores: Stores) {
+    this.#stores = stores;
+  }
+
+  partitionOf(account: AccountRef): Partition {
+    return this.#stores.partition(account.partition);
+  }
+
+  /** Creates the account's state row and default mailboxes; harmless when done already. */
+  async provision(account: AccountRef): Promise<void> {
+    await this.partitionOf(account).tx('provision account', async (trx) => {
+      const st = await trx.selectFrom('account_state').select('status').where('account_id', '=', account.id).executeTakeFirst();
+      if (st) return;
+      const now = Date.now();
+      await trx.insertInto('account_state').values({
+        account_id: account.id, modseq: 0, next_id: 1, used_bytes: 0, used_messages: 0, status: 'active', updated_at: now,
+      }).execute();
+      const { modseq, firstId } = await beginChange(trx, account.id, DEFAULT_MAILBOXES.length);
+      let id = firstId;
+      for (const mb of DEFAULT_MAILBOXES) {
+        await trx.insertInto('mailboxes').values({
+          account_id: account.id, id, name: mb.name, special_use: mb.specialUse,
+          uidvalidity: Math.floor(now / 1000) % 2 ** 31 || 1, uidnext: 1, modseq, created_at: now,
+        }).execute();
+        await logChange(trx, account.id, modseq, 'mailbox', id, 'create');
+        id++;
+      }
+    });
+  }
+
+  async listMailboxes(account: AccountRef) {
+    return this.partitionOf(account).run('list mailboxes', (db) =>
+      db.selectFrom('mailboxes').selectAll().where('account_id', '=', account.id).orderBy('id').execute());
+  }
+
+  async #mailbox(trx: Trx, accountId: number, name: string) {
+    const mb = await trx.selectFrom('mailboxes').selectAll().where('account_id', '=', accountId).where('name', '=', name).executeTakeFirst();
+    if (!mb) throw new DomainError('NOT_FOUND', `mailbox ${name}`);
+    return mb;
+  }
+
+  /** Stores one message; returns once it is committed durably. */
+  async appendMessage(account: AccountRef, mailbox: string, data: Uint8Array, opts: { flags?: string[]; internalDate?: number; maxSize?: number } = {}) {
+    if (!(data instanceof Uint8Array) || data.byteLength === 0) throw invalid('message is empty');
+    if (opts.maxSize && data.byteLength > opts.maxSize) throw new DomainError('LIMIT_EXCEEDED', `message of ${data.byteLength} bytes exceeds the limit of ${opts.maxSize}`);
+    const flags = [...new Set(opts.flags ?? [])];
+    for (const f of flags) if (!/^\\?[!-~]{1,64}$/.test(f) || /[(){%*"\\\]]/.test(f.slice(1))) throw invalid(`flag ${JSON.stringify(f)} is not valid`);
+    const part = this.partitionOf(account);
+    // Check quota before writing any bytes; checked again inside the transaction.
+    const pre = await part.run('read usage', (db) => db.selectFrom('account_state').select('used_bytes').where('account_id', '=', account.id).executeTakeFirst());
+    if (pre && account.quota_bytes > 0 && pre.used_bytes + data.byteLength > account.quota_bytes) throw new DomainError('QUOTA_EXCEEDED', `${pre.used_bytes} of ${account.quota_bytes} bytes used`);
+    await part.open();
+    const ref = await part.blobs.prepare(data);
+    return part.tx('append message', async (trx) => {
+      const { modseq, firstId: id } = await beginChange(trx, account.id, 1);
+      const st = await trx.selectFrom('account_state').select('used_bytes').where('account_id', '=', account.id).executeTakeFirstOrThrow();
+      if (account.quota_bytes > 0 && st.used_bytes + ref.size > account.quota_bytes) {
+        throw new DomainError('QUOTA_EXCEEDED', `${st.used_bytes} of ${account.quota_bytes} bytes used`);
+      }
+      const mb = await this.#mailbox(trx, account.id, mailbox);
+      await trx.updateTable('mailboxes').set({ uidnext: mb.uidnext + 1, modseq }).where('account_id', '=', account.id).where('id', '=', mb.id).execute();
+      await trx.insertInto('messages').values({
+        account_id: account.id, id, mailbox_id: mb.id, uid: mb.uidnext, blob_hash: ref.hash, size: ref.size,
+        flags: JSON.stringify(flags), internal_date: opts.internalDate ?? Date.now(), modseq,
+      }).execute();
+      await part.blobs.addRef(trx, ref);
+      await trx.updateTable('account_state')
+        .set((eb) => ({ used_bytes: eb('used_bytes', '+', ref.size), used_messages: eb('used_messages', '+', 1) }))
+        .where('account_id', '=', account.id).execute();
+      await logChange(trx, account.id, modseq, 'message', id, 'create');
+      return { id, uid: mb.uidnext, mailboxId: mb.id, modseq, hash: ref.hash, size: ref.size };
+    });
+  }
+
+  async listMessages(account: AccountRef, mailbox: string) {
+    return this.partitionOf(account).run('list messages', async (db) => {
+      const mb = await db.selectFrom('mailboxes').select('id').where('account_id', '=', account.id).where('name', '=', mailbox).executeTakeFirst();
+      if (!mb) throw new DomainError('NOT_FOUND', `mailbox ${mailbox}`);
+      const rows = await db.selectFrom('messages').selectAll().where('account_id', '=', account.id).where('mailbox_id', '=', mb.id).orderBy('uid').execute();
+      return rows.map((r) => ({ ...r, flags: JSON.parse(r.flags) as string[] }));
+    });
+  }
+
+  async readMessage(account: AccountRef, id: number): Promise<Buffer> {
+    const part = this.partitionOf(account);
+    const row = await part.run('read message', (db) =>
+      db.selectFrom('messages').select('blob_hash').where('account_id', '=', account.id).where('id', '=', id).executeTakeFirst());
+    if (!row) throw new DomainError('NOT_FOUND', `message ${id}`);
+    return part.blobs.get(row.blob_hash);
+  }
+
+  async deleteMessage(account: AccountRef, id: number): Promise<void> {
+    const part = this.partitionOf(account);
+    await part.tx('delete message', async (trx) => {
+      const { modseq } = await beginChange(trx, account.id);
+      const row = await trx.deleteFrom('messages').where('account_id', '=', account.id).where('id', '=', id)
+        .returning(['blob_hash', 'size', 'mailbox_id']).executeTakeFirst();
+      if (!row) throw new DomainError('NOT_FOUND', `message ${id}`);
+      await part.blobs.dropRef(trx, row.blob_hash);
+      await trx.updateTable('account_state')
+        .set((eb) => ({ used_bytes: eb('used_bytes', '-', row.size), used_messages: eb('used_messages', '-', 1) }))
+        .where('account_id', '=', account.id).execute();
+      await trx.updateTable('mailboxes').set({ modseq }).where('account_id', '=', account.id).where('id', '=', row.mailbox_id).execute();
+      await logChange(trx, account.id, modseq, 'message', id, 'destroy');
+    });
+  }
+
+  async state(account: AccountRef) {
+    const st = await this.partitionOf(account).run('read account state', (db) =>
+      db.selectFrom('account_state').selectAll().where('account_id', '=', account.id).executeTakeFirst());
+    if (!st) throw new DomainError('UNAVAILABLE', 'account storage is not provisioned');
+    return st;
+  }
+
+  /** The change log since a modseq: what CONDSTORE/QRESYNC, WebDAV sync and JMAP read. */
+  async changesSince(account: AccountRef, since: number, limit = 10_000): Promise<{ modseq: number; changes: Change[] }> {
+    return this.partitionOf(account).run('read changes', async (db) => {
+      const st = await db.selectFrom('account_state').select('modseq').where('account_id', '=', account.id).executeTakeFirst();
+      const rows = await db.selectFrom('changes').selectAll().where('account_id', '=', account.id).where('modseq', '>', since)
+        .orderBy('modseq').limit(limit).execute();
+      return {
+        modseq: st?.modseq ?? 0,
+        changes: rows.map((r) => ({ modseq: r.modseq, objectType: r.object_type, objectId: r.object_id, op: r.op })),
+      };
+    });
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Structured JSON logs (pino). The message is the event name ("store.partition.down");
+ * one child logger per connection or command carries {cid, proto, remote, account}.
+ * Secrets never reach a log line: the redact list below covers every field name that can
+ * carry one, and callers never log message bodies.
+ */
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+export const REDACT_PATHS = [
+  'password', '*.password', 'pass', '*.pass', 'secret', '*.secret', 'token', '*.token',
+  'authorization', '*.authorization', 'headers.authorization', 'headers.cookie', 'cookie', '*.cookie',
+  'password_hash', '*.password_hash', 'body', '*.body', 'data', '*.data', 'url', '*.url',
+];
+
+export function createLogger(opts: { level?: string; destination?: DestinationStream } = {}): Logger {
+  return pino({
+    level: opts.level ?? process.env.BULWARK_LOG_LEVEL ?? 'info',
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    formatters: { level: (label) => ({ level: label }) },
+  }, opts.destination ?? pino.destination({ fd: 1, sync: false }));
+}
+
+/** A logger that writes nothing (tests, and CLI commands that print for humans). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
+export type { Logger };

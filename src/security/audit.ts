@@ -1,0 +1,115 @@
+/**
+ * The security audit trail, in the primary store: append-only and hash-chained (each entry
+ * holds the SHA-256 of the previous entry and of its own content), so a changed or removed
+ * entry shows up in verifyAuditChain(). Entries never hold passwords, tokens or message
+ * contents: details are checked against a deny-list of field names before they are written.
+ *
+ * Invariant: appends are serialised through the single audit_head row, updated in the same
+ * transaction as the entry, so two nodes can never fork the chain.
+ */
+import crypto from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import type { DirectoryDB } from '../store/schema.ts';
+
+/** The event catalogue (GW-LOG-1): stable ids; docs/audit-events.md lists them. */
+export const AUDIT_EVENTS = {
+  'auth.login.success': 'a login succeeded (protocol, remote address)',
+  'auth.login.failure': 'a login failed (protocol, remote address, no reason given to the client)',
+  'account.create': 'an account was created',
+  'account.update': 'an account was changed (before/after)',
+  'account.delete': 'an account was removed',
+  'account.password': 'an account password was changed',
+  'account.disable': 'an account was disabled',
+  'account.enable': 'an account was enabled',
+  'account.move': 'an account was moved to another partition',
+  'domain.create': 'a domain was created',
+  'domain.update': 'a domain was changed (before/after)',
+  'domain.delete': 'a domain was removed',
+  'alias.create': 'an alias was created',
+  'alias.update': 'an alias was changed (before/after targets)',
+  'alias.delete': 'an alias was removed',
+  'list.create': 'a distribution list was created',
+  'list.update': 'a distribution list was changed (before/after members and policy)',
+  'list.delete': 'a distribution list was removed',
+  'backup.create': 'a backup was made',
+  'backup.verify': 'a backup was verified (verdict)',
+  'backup.restore': 'a backup was restored',
+  'service.start': 'the server started',
+  'service.stop': 'the server stopped',
+  'audit.prune': 'audit entries past their retention were deleted',
+} as const;
+
+export type AuditEvent = keyof typeof AUDIT_EVENTS;
+
+export interface AuditEntry {
+  event: AuditEvent;
+  actor: string;
+  source?: string;
+  object?: string;
+  detail?: Record<string, unknown>;
+}
+
+const FORBIDDEN_KEYS = /pass(word)?|secret|token|hash|body|content|authorization|cookie/i;
+
+function scrub(v: unknown, depth = 0): unknown {
+  if (depth > 6) return '[deep]';
+  if (Array.isArray(v)) return v.map((x) => scrub(x, depth + 1));
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = FORBIDDEN_KEYS.test(k) ? '[redacted]' : scrub(x, depth + 1);
+    return out;
+  }
+  return v;
+}
+
+export function entryHash(prev: string, e: { ts: number; event: string; actor: string; source: string; object: string; detail: string }): string {
+  return crypto.createHash('sha256')
+    .update([prev, e.ts, e.event, e.actor, e.source, e.object, e.detail].join('\u0000')).digest('hex');
+}
+
+/** Appends inside the caller's transaction, so the entry commits with the change it records. */
+export async function appendAudit(trx: Transaction<DirectoryDB>, entry: AuditEntry, now = Date.now()): Promise<void> {
+  const head = await trx.updateTable('audit_head').set({ last_id: (eb) => eb('last_id', '+', 0) })
+    .where('id', '=', 1).returning(['last_id', 'last_hash']).executeTakeFirstOrThrow();
+  const row = {
+    ts: now,
+    event: entry.event,
+    actor: entry.actor,
+    source: entry.source ?? '',
+    object: entry.object ?? '',
+    detail: JSON.stringify(scrub(entry.detail ?? {})),
+  };
+  const hash = entryHash(head.last_hash, row);
+  const ins = await trx.insertInto('audit').values({ ...row, prev_hash: head.last_hash, hash }).returning('id').executeTakeFirstOrThrow();
+  await trx.updateTable('audit_head').set({ last_id: ins.id, last_hash: hash }).where('id', '=', 1).execute();
+}
+
+/** Appends in a transaction of its own. */
+export async function recordAudit(db: Kysely<DirectoryDB>, entry: AuditEntry): Promise<void> {
+  await db.transaction().execute((trx) => appendAudit(trx, entry));
+}
+
+export interface AuditRow {
+  id: number; ts: number; event: string; actor: string; source: string; object: string; detail: unknown;
+}
+
+export async function readAudit(db: Kysely<DirectoryDB>, opts: { event?: string; since?: number; limit?: number } = {}): Promise<AuditRow[]> {
+  let q = db.selectFrom('audit').selectAll().orderBy('id', 'asc');
+  if (opts.event) q = q.where('event', '=', opts.event);
+  if (opts.since) q = q.where('ts', '>=', opts.since);
+  const rows = await q.limit(opts.limit ?? 10_000).execute();
+  return rows.map((r) => ({ id: r.id, ts: r.ts, event: r.event, actor: r.actor, source: r.source, object: r.object, detail: JSON.parse(r.detail) }));
+}
+
+/** Walks the chain; returns the id of the first entry that does not fit, or null. */
+export async function verifyAuditChain(db: Kysely<DirectoryDB>): Promise<{ ok: boolean; entries: number; brokenAt: number | null }> {
+  const rows = await db.selectFrom('audit').selectAll().orderBy('id', 'asc').execute();
+  let prev: string | null = null;
+  for (const r of rows) {
+    // After pruning, the first remaining entry anchors the chain.
+    if (prev !== null && r.prev_hash !== prev) return { ok: false, entries: rows.length, brokenAt: r.id };
+    if (entryHash(r.prev_hash, r) !== r.hash) return { ok: false, entries: rows.length, brokenAt: r.id };
+    prev = r.hash;
+  }
+  return { ok: true, entries: rows.length, brokenAt: null };
+}
