@@ -23,6 +23,8 @@ export type EngineKind = 'sqlite' | 'postgres';
 export interface EngineOptions {
   poolSize?: number;
   connectTimeoutMs?: number;
+  /** SQLite: how long a write waits for another writer's lock before SQLITE_BUSY (default 5000). */
+  busyTimeoutMs?: number;
   onError?: (err: Error) => void;
 }
 
@@ -60,13 +62,24 @@ export function engineKind(url: string): EngineKind {
   throw new DomainError('INVALID_INPUT', `unknown store URL scheme in ${redactUrl(url)}`);
 }
 
-export function openSqlite(file: string): Engine {
+export function openSqlite(file: string, opts: EngineOptions = {}): Engine {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const raw = new DatabaseSync(file);
-  raw.exec('PRAGMA busy_timeout = 5000');
-  raw.exec('PRAGMA journal_mode = WAL');
-  raw.exec('PRAGMA synchronous = FULL');
-  raw.exec('PRAGMA foreign_keys = ON');
+  try {
+    const busy = opts.busyTimeoutMs ?? 5000;
+    if (!Number.isSafeInteger(busy) || busy < 0) throw new DomainError('INVALID_INPUT', 'busy timeout must be a whole number of milliseconds');
+    raw.exec(`PRAGMA busy_timeout = ${busy}`);
+    // journal_mode answers with the mode in force: a file system without shared memory
+    // support silently keeps the rollback journal, which must not pass unnoticed.
+    const mode = (raw.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode?: string } | undefined)?.journal_mode;
+    if (String(mode).toLowerCase() !== 'wal') throw new DomainError('CONFIG_INVALID', `${file}: SQLite refused WAL mode (journal_mode is ${mode})`);
+    raw.exec('PRAGMA synchronous = FULL');
+    raw.exec('PRAGMA foreign_keys = ON');
+  } catch (e) {
+    // A file that is not a database (or cannot be locked) must not leak its handle.
+    raw.close();
+    throw e;
+  }
   const db = new Kysely<any>({ dialect: new NodeSqliteDialect(raw) });
   return {
     kind: 'sqlite',
@@ -97,6 +110,14 @@ export function openPostgres(url: string, opts: EngineOptions = {}): Engine {
   // An idle client losing its server emits 'error' on the pool; unhandled it would crash
   // the process, and one partition's trouble must never take down the others.
   pool.on('error', (err) => opts.onError?.(err));
+  // A client that is checked out (inside a transaction, between two statements) has no pool
+  // listener: pg-pool removes its idle listener while the client is lent out, and the lost
+  // connection is emitted as 'error' on the client itself. Without a listener of its own
+  // that event would crash the process. The caller sees the failure on its next query, and
+  // pg-pool discards the broken client on release, so this listener only has to exist.
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   return {
     kind: 'postgres',
@@ -112,7 +133,7 @@ export function openPostgres(url: string, opts: EngineOptions = {}): Engine {
 }
 
 export function openEngine(url: string, dataDir: string, opts: EngineOptions = {}): Engine {
-  return engineKind(url) === 'sqlite' ? openSqlite(sqlitePath(url, dataDir)) : openPostgres(url, opts);
+  return engineKind(url) === 'sqlite' ? openSqlite(sqlitePath(url, dataDir), opts) : openPostgres(url, opts);
 }
 
 /** Column helpers so one migration serves both engines. */

@@ -1,8 +1,10 @@
 /**
  * Turns engine errors into catalogue errors at the store edge. Connection trouble, a busy
  * or full database and I/O errors are temporary (UNAVAILABLE), so protocols answer with a
- * temporary error (SMTP 4xx, IMAP NO [UNAVAILABLE]) and senders retry; unique-key
- * violations become ALREADY_EXISTS.
+ * temporary error (SMTP 4xx, IMAP NO [UNAVAILABLE]) and senders retry; a transaction that
+ * lost a race (PostgreSQL serialization failure or deadlock) is CONFLICT, also temporary,
+ * but says nothing about the database being down; unique-key violations become
+ * ALREADY_EXISTS.
  */
 import { DomainError } from '../core/errors.ts';
 
@@ -33,9 +35,16 @@ export function isUniqueViolation(e: any): boolean {
   return /UNIQUE constraint failed/.test(String(e.message ?? ''));
 }
 
+/** Serialization failure or deadlock: retry the transaction; the database itself is fine. */
+export function isConflictDbError(e: any): boolean {
+  const code = String(e?.code ?? '');
+  return code === '40001' || code === '40P01';
+}
+
 /** Wraps an engine error; DomainErrors pass through untouched. */
 export function mapDbError(e: unknown, what: string): unknown {
   if (e instanceof DomainError) return e;
+  if (isConflictDbError(e)) return new DomainError('CONFLICT', what, { cause: e });
   if (isTemporaryDbError(e)) return new DomainError('UNAVAILABLE', what, { cause: e });
   if (isUniqueViolation(e)) return new DomainError('ALREADY_EXISTS', what, { cause: e });
   return e;

@@ -60,7 +60,7 @@ export interface PartitionDB {
     next_id: number;
     used_bytes: number;
     used_messages: number;
-    status: 'active' | 'frozen';
+    status: 'active' | 'frozen' | 'moved';
     updated_at: number;
   };
   mailboxes: {
@@ -95,3 +95,8 @@ export interface PartitionDB {
   blob_refs: { hash: string; size: number; refcount: number; zero_since: number | null };
   blobs: { hash: string; data: Uint8Array };
 }
+
+import type { Selectable } from 'kysely';
+/** A row as read back (generated columns filled in). */
+export type DirRow<T extends keyof DirectoryDB> = Selectable<DirectoryDB[T]>;
+export type PartRow<T extends keyof PartitionDB> = Selectable<PartitionDB[T]>;

@@ -169,6 +169,18 @@ export class MailStore {
     });
   }
 
+  /** Deletes all of an account's data in its partition (account removal). */
+  async purge(account: AccountRef): Promise<void> {
+    const part = this.partitionOf(account);
+    await part.tx('purge account', async (trx) => {
+      const msgs = await trx.deleteFrom('messages').where('account_id', '=', account.id).returning('blob_hash').execute();
+      for (const m of msgs) await part.blobs.dropRef(trx, m.blob_hash);
+      await trx.deleteFrom('mailboxes').where('account_id', '=', account.id).execute();
+      await trx.deleteFrom('changes').where('account_id', '=', account.id).execute();
+      await trx.deleteFrom('account_state').where('account_id', '=', account.id).execute();
+    });
+  }
+
   async state(account: AccountRef) {
     const st = await this.partitionOf(account).run('read account state', (db) =>
       db.selectFrom('account_state').selectAll().where('account_id', '=', account.id).executeTakeFirst());

@@ -1,0 +1,138 @@
+/**
+ * Start and stop order of `bulwark serve`.
+ *
+ * Start: configuration (refuse on any bad key) -> primary store (migrations, integrity check)
+ * -> partitions (each opened and migrated; one that fails is reported and its accounts get
+ * temporary errors, the node still starts) -> TLS material -> listeners in the fixed order of
+ * LISTENER_ORDER -> audit "service.start". Every listening address is printed.
+ *
+ * Stop (SIGTERM/SIGINT): stop accepting on every listener, let in-flight work finish within
+ * server.shutdown_grace_seconds, then cut what remains, record "service.stop" and close the
+ * stores cleanly (SQLite checkpoints its WAL on close).
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { loadConfig, dataPath } from './config/load.ts';
+import { openApp, type App } from '../app.ts';
+import { loadTls } from '../security/tls.ts';
+import { recordAudit } from '../security/audit.ts';
+import { buildHttpServer, type HealthSource } from '../protocols/http/server.ts';
+import { DomainError } from '../core/errors.ts';
+
+/** Services in the order they start (and the reverse of the order they stop). */
+export const LISTENER_ORDER = ['http', 'https'] as const;
+export type ListenerName = (typeof LISTENER_ORDER)[number];
+
+export interface Listening {
+  name: ListenerName;
+  url: string;
+  host: string;
+  port: number;
+}
+
+export interface RunningServer {
+  app: App;
+  listening: Listening[];
+  stop(reason?: string): Promise<void>;
+}
+
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(value);
+  if (!m) throw new DomainError('CONFIG_INVALID', `bad listen address ${value}`);
+  return { host: m[1] ?? m[2], port: Number(m[3]) };
+}
+
+function formatUrl(scheme: string, host: string, port: number): string {
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessEnv; log: Logger; print?: (line: string) => void }): Promise<RunningServer> {
+  const print = opts.print ?? (() => {});
+  const log = opts.log;
+  const loaded = loadConfig(dataDir, opts.env ?? process.env, { requireFile: true });
+  const { config } = loaded;
+  const app = await openApp(dataDir, { loaded, log });
+  let stopping = false;
+  const servers: { name: ListenerName; server: FastifyInstance }[] = [];
+  try {
+    await app.stores.directoryEngine.quickCheck();
+    log.info({ store: app.stores.directoryEngine.label }, 'store.ready');
+    const failed = await app.stores.openPartitions();
+    for (const p of app.stores.partitions.values()) {
+      if (p.status === 'up') await p.engine!.quickCheck();
+    }
+    for (const f of failed) print(`warning: partition ${f.name} is unavailable (${f.error}); its accounts get temporary errors until it is back`);
+
+    const needTls = config.listen.https !== '';
+    const tls = needTls ? loadTls(dataPath(dataDir, config.tls.cert), dataPath(dataDir, config.tls.key)) : undefined;
+    if (tls?.selfSigned) print(`note: the TLS certificate is self-signed (${tls.subject}); replace tls.cert and tls.key with a real one`);
+
+    const health: HealthSource = {
+      live: () => ({ status: 'ok' }),
+      ready: async () => {
+        let directory = 'up';
+        try {
+          await app.stores.directoryEngine.quickCheck();
+        } catch {
+          directory = 'down';
+        }
+        const partitions: Record<string, string> = {};
+        for (const p of app.stores.partitions.values()) partitions[p.name] = p.status;
+        const ready = !stopping && directory === 'up';
+        return { ready, status: stopping ? 'stopping' : ready ? 'ready' : 'unavailable', directory, partitions };
+      },
+    };
+
+    const listening: Listening[] = [];
+    for (const name of LISTENER_ORDER) {
+      const value = config.listen[name];
+      if (!value) continue;
+      const { host, port } = parseListen(value);
+      const server = buildHttpServer({
+        health,
+        log: log.child({ proto: name }),
+        tls: name === 'https' ? tls : undefined,
+        bodyLimit: config.limits.max_message_size,
+      });
+      await server.listen({ host, port });
+      servers.push({ name, server });
+      const addr = server.server.address() as AddressInfo;
+      const l = { name, host: addr.address, port: addr.port, url: formatUrl(name === 'https' ? 'https' : 'http', addr.address, addr.port) };
+      listening.push(l);
+      log.info({ listener: name, address: l.url }, 'listen');
+      print(`listening: ${name} ${l.url}`);
+    }
+    await recordAudit(app.stores.directory, { event: 'service.start', actor: 'system:serve', object: config.server.hostname, detail: { listeners: listening.map((l) => `${l.name} ${l.url}`), pid: process.pid } });
+
+    let stopped: Promise<void> | undefined;
+    const stop = (reason = 'stop') => {
+      stopped ??= (async () => {
+        stopping = true;
+        log.info({ reason }, 'service.stopping');
+        const graceMs = config.server.shutdown_grace_seconds * 1000;
+        const closing = Promise.allSettled([...servers].reverse().map((s) => s.server.close()));
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = await Promise.race([
+          closing.then(() => false),
+          new Promise<boolean>((r) => { timer = setTimeout(() => r(true), graceMs); }),
+        ]);
+        clearTimeout(timer);
+        if (timedOut) {
+          log.warn({ graceMs }, 'service.stop.grace_exceeded');
+          for (const s of servers) s.server.server.closeAllConnections?.();
+        }
+        await recordAudit(app.stores.directory, { event: 'service.stop', actor: 'system:serve', object: config.server.hostname, detail: { reason } })
+          .catch((e) => log.error({ err: (e as Error).message }, 'audit.write_failed'));
+        await app.close();
+        log.info({}, 'service.stopped');
+      })();
+      return stopped;
+    };
+    return { app, listening, stop };
+  } catch (e) {
+    await Promise.allSettled(servers.map((s) => s.server.close()));
+    await app.close();
+    throw e;
+  }
+}
