@@ -89,7 +89,7 @@ export function registerOps(program: Command): void {
       const loaded = loadConfig(dataDir, process.env, { requireFile: true });
       const c = loaded.config;
       if (c.listen.https) loadTls(dataPath(dataDir, c.tls.cert), dataPath(dataDir, c.tls.key));
-      if (!c.server.secret) throw new DomainError('CONFIG_INVALID', 'config: server.secret: missing; bulwark init generates one');
+      if (!c.server.secret) throw new DomainError('CONFIG_INVALID', 'server.secret: missing; bulwark init generates one');
       out(`configuration OK: ${loaded.file}`);
       for (const [k, v] of Object.entries(c.listen)) out(`  listen.${k} = ${v || '(off)'}`);
       out(`  partitions: ${Object.keys(c.partitions).join(', ')}`);

@@ -52,6 +52,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
   const log = opts.log;
   const loaded = loadConfig(dataDir, opts.env ?? process.env, { requireFile: true });
   const { config } = loaded;
+  if (!config.server.secret) throw new DomainError('CONFIG_INVALID', 'server.secret: missing; bulwark init generates one (or set BULWARK_SERVER_SECRET)');
   const app = await openApp(dataDir, { loaded, log });
   let stopping = false;
   const servers: { name: ListenerName; server: FastifyInstance }[] = [];

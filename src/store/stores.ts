@@ -13,7 +13,7 @@
 import path from 'node:path';
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import { openEngine, type Engine } from './engine.ts';
+import { engineKind, openEngine, sqlitePath, type Engine } from './engine.ts';
 import { migrate } from './migrations/index.ts';
 import { mapDbError } from './errors.ts';
 import { DatabaseBlobStore, FileBlobStore, type BlobStore } from './blob/index.ts';
@@ -29,6 +29,8 @@ export interface StoreSettings {
   poolSize: number;
   connectTimeoutMs: number;
   retryAfterMs: number;
+  /** SQLite busy_timeout; 5000 ms when not given. */
+  busyTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -45,28 +47,45 @@ export function storeSettings(config: Config, dataDir: string, log?: Logger): St
   };
 }
 
-/** Engines shared by URL: the embedded default has one SQLite file in both roles. */
+/**
+ * Engines shared by database: the embedded default has one SQLite file in both roles. SQLite
+ * URLs are keyed by their absolute file, so `sqlite:bulwark.db` and the same file spelled
+ * as an absolute path share one connection (two would contend for the write lock).
+ */
 class EnginePool {
   readonly #engines = new Map<string, Engine>();
+  readonly #pinned = new Set<string>();
   readonly #s: StoreSettings;
   constructor(s: StoreSettings) {
     this.#s = s;
   }
+  key(url: string): string {
+    return engineKind(url) === 'sqlite' ? `sqlite:${path.resolve(sqlitePath(url, this.#s.dataDir))}` : url;
+  }
   get(url: string): Engine {
-    let e = this.#engines.get(url);
+    const k = this.key(url);
+    let e = this.#engines.get(k);
     if (!e) {
       e = openEngine(url, this.#s.dataDir, {
         poolSize: this.#s.poolSize,
         connectTimeoutMs: this.#s.connectTimeoutMs,
+        busyTimeoutMs: this.#s.busyTimeoutMs,
         onError: (err) => this.#s.log?.warn({ err: err.message }, 'store.connection.error'),
       });
-      this.#engines.set(url, e);
+      this.#engines.set(k, e);
     }
     return e;
   }
+  /** Keeps an engine open whatever a partition sharing it does (the primary store's). */
+  pin(url: string): void {
+    this.#pinned.add(this.key(url));
+  }
+  /** Closes an engine so that the next get() reopens it; never one that is pinned. */
   drop(url: string): void {
-    const e = this.#engines.get(url);
-    this.#engines.delete(url);
+    const k = this.key(url);
+    if (this.#pinned.has(k)) return;
+    const e = this.#engines.get(k);
+    this.#engines.delete(k);
     e?.close().catch(() => {});
   }
   async closeAll(): Promise<void> {
@@ -182,6 +201,8 @@ export class Stores {
     this.settings = s;
     this.#pool = pool;
     this.directoryEngine = pool.get(s.directoryUrl);
+    // A partition in the same database as the directory must not close it when it fails.
+    pool.pin(s.directoryUrl);
     const parts = new Map<string, Partition>();
     for (const [name, url] of Object.entries(s.partitions)) parts.set(name, new Partition(name, url, pool, s));
     this.partitions = parts;
@@ -190,14 +211,14 @@ export class Stores {
   /** Opens the primary store and migrates it; partitions open on first use (or via openPartitions). */
   static async open(s: StoreSettings, opts: { migrate?: boolean } = {}): Promise<Stores> {
     const pool = new EnginePool(s);
-    const stores = new Stores(s, pool);
     try {
+      const stores = new Stores(s, pool);
       if (opts.migrate !== false) await migrate(stores.directoryEngine, 'directory');
+      return stores;
     } catch (e) {
       await pool.closeAll();
       throw mapDbError(e, 'primary store');
     }
-    return stores;
   }
 
   get directory(): Kysely<DirectoryDB> {

@@ -10,6 +10,8 @@
  * - A frozen (being moved) or moved-away account refuses writes with UNAVAILABLE, so the
  *   writer retries and finds the account in its new partition: nothing is lost in a move.
  * - Blob bytes are durable before the transaction that references them commits.
+ * - An account whose partition was down when it was created has no state row yet; it is
+ *   provisioned on first use (append, listing), as the directory promises.
  */
 import type { Transaction } from 'kysely';
 import type { Stores, Partition } from '../../store/stores.ts';
@@ -73,12 +75,13 @@ export class MailStore {
   /** Creates the account's state row and default mailboxes; harmless when done already. */
   async provision(account: AccountRef): Promise<void> {
     await this.partitionOf(account).tx('provision account', async (trx) => {
-      const st = await trx.selectFrom('account_state').select('status').where('account_id', '=', account.id).executeTakeFirst();
-      if (st) return;
       const now = Date.now();
-      await trx.insertInto('account_state').values({
+      // ON CONFLICT: two first uses racing (two deliveries on two nodes) both find no state
+      // row; the second waits for the first and then leaves everything as it is.
+      const ins = await trx.insertInto('account_state').values({
         account_id: account.id, modseq: 0, next_id: 1, used_bytes: 0, used_messages: 0, status: 'active', updated_at: now,
-      }).execute();
+      }).onConflict((oc) => oc.column('account_id').doNothing()).returning('account_id').executeTakeFirst();
+      if (!ins) return;
       const { modseq, firstId } = await beginChange(trx, account.id, DEFAULT_MAILBOXES.length);
       let id = firstId;
       for (const mb of DEFAULT_MAILBOXES) {
@@ -92,9 +95,22 @@ export class MailStore {
     });
   }
 
+  /** Provisions the account when this partition has no state row for it; true when it did. */
+  async #provisionIfMissing(part: Partition, account: AccountRef): Promise<boolean> {
+    const st = await part.run('read account state', (db) =>
+      db.selectFrom('account_state').select('status').where('account_id', '=', account.id).executeTakeFirst());
+    if (st) return false;
+    await this.provision(account);
+    return true;
+  }
+
   async listMailboxes(account: AccountRef) {
-    return this.partitionOf(account).run('list mailboxes', (db) =>
+    const part = this.partitionOf(account);
+    const list = () => part.run('list mailboxes', (db) =>
       db.selectFrom('mailboxes').selectAll().where('account_id', '=', account.id).orderBy('id').execute());
+    const rows = await list();
+    if (rows.length === 0 && (await this.#provisionIfMissing(part, account))) return list();
+    return rows;
   }
 
   async #mailbox(trx: Trx, accountId: number, name: string) {
@@ -112,7 +128,9 @@ export class MailStore {
     const part = this.partitionOf(account);
     // Check quota before writing any bytes; checked again inside the transaction.
     const pre = await part.run('read usage', (db) => db.selectFrom('account_state').select('used_bytes').where('account_id', '=', account.id).executeTakeFirst());
-    if (pre && account.quota_bytes > 0 && pre.used_bytes + data.byteLength > account.quota_bytes) throw new DomainError('QUOTA_EXCEEDED', `${pre.used_bytes} of ${account.quota_bytes} bytes used`);
+    if (!pre) await this.provision(account);
+    const used = pre?.used_bytes ?? 0;
+    if (account.quota_bytes > 0 && used + data.byteLength > account.quota_bytes) throw new DomainError('QUOTA_EXCEEDED', `${used} of ${account.quota_bytes} bytes used`);
     await part.open();
     const ref = await part.blobs.prepare(data);
     return part.tx('append message', async (trx) => {
@@ -137,12 +155,16 @@ export class MailStore {
   }
 
   async listMessages(account: AccountRef, mailbox: string) {
-    return this.partitionOf(account).run('list messages', async (db) => {
+    const part = this.partitionOf(account);
+    const list = () => part.run('list messages', async (db) => {
       const mb = await db.selectFrom('mailboxes').select('id').where('account_id', '=', account.id).where('name', '=', mailbox).executeTakeFirst();
-      if (!mb) throw new DomainError('NOT_FOUND', `mailbox ${mailbox}`);
+      if (!mb) return null;
       const rows = await db.selectFrom('messages').selectAll().where('account_id', '=', account.id).where('mailbox_id', '=', mb.id).orderBy('uid').execute();
       return rows.map((r) => ({ ...r, flags: JSON.parse(r.flags) as string[] }));
     });
+    const rows = (await list()) ?? ((await this.#provisionIfMissing(part, account)) ? await list() : null);
+    if (!rows) throw new DomainError('NOT_FOUND', `mailbox ${mailbox}`);
+    return rows;
   }
 
   async readMessage(account: AccountRef, id: number): Promise<Buffer> {

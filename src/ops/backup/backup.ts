@@ -69,6 +69,15 @@ export function partitionDumpDir(g: { partitions: string[] }): string {
   return `partitions/${g.partitions[0]}`;
 }
 
+/** Opening an SQLite URL creates the file: refuses a data directory without its databases. */
+export function requireInstallation(s: Pick<StoreSettings, 'dataDir' | 'directoryUrl' | 'partitions'>): void {
+  for (const g of databaseGroups(s)) {
+    if (engineKind(g.url) === 'sqlite' && !fs.existsSync(sqlitePath(g.url, s.dataDir))) {
+      throw new DomainError('INVALID_INPUT', `no database at ${sqlitePath(g.url, s.dataDir)}; is ${s.dataDir} the data directory of an installation?`);
+    }
+  }
+}
+
 let versionCache: string | undefined;
 export function bulwarkVersion(): string {
   if (versionCache === undefined) {
@@ -91,12 +100,7 @@ export async function createBackup(opts: BackupOptions): Promise<Manifest> {
   const settings = storeSettings(opts.config, dataDir, opts.log);
   const groups = databaseGroups(settings);
 
-  // Opening an SQLite URL creates the file: make sure we are looking at a real installation.
-  for (const g of groups) {
-    if (engineKind(g.url) === 'sqlite' && !fs.existsSync(sqlitePath(g.url, dataDir))) {
-      throw new DomainError('INVALID_INPUT', `no database at ${sqlitePath(g.url, dataDir)}; is ${dataDir} the data directory of an installation?`);
-    }
-  }
+  requireInstallation(settings);
 
   const writer = await BackupWriter.create(opts.dest);
   const snaps: Snapshot[] = [];

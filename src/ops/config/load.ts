@@ -58,10 +58,10 @@ export function formatIssue(issue: { path: PropertyKey[]; message: string; code?
   const key = issue.path.map(String).join('.');
   if (issue.code === 'unrecognized_keys' && issue.keys) {
     const where = key ? `[${key}]` : 'the top level';
-    return `config: unknown key ${issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ')} in ${where}; see docs/config.md for the keys allowed`;
+    return `unknown key ${issue.keys.map((k) => (key ? `${key}.${k}` : k)).join(', ')} in ${where}; see docs/config.md for the keys allowed`;
   }
   const src = sources.get(key);
-  return `config: ${key || '(top level)'}: ${issue.message}${src ? ` (from ${src})` : ''}`;
+  return `${key || '(top level)'}: ${issue.message}${src ? ` (from ${src})` : ''}`;
 }
 
 export function validateConfig(raw: unknown, sources = new Map<string, string>()): Config {
@@ -87,12 +87,12 @@ export function loadConfig(dataDir: string, env: NodeJS.ProcessEnv = process.env
     try {
       raw = parseToml(text) as Raw;
     } catch (e) {
-      throw new DomainError('CONFIG_INVALID', `config: ${file}: not valid TOML: ${(e as Error).message.split('\n')[0]}`);
+      throw new DomainError('CONFIG_INVALID', `${file}: not valid TOML: ${(e as Error).message.split('\n')[0]}`);
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     if (opts.requireFile) {
-      throw new DomainError('CONFIG_INVALID', `config: ${file} does not exist; run "bulwark init --data ${dataDir} --domain YOUR.DOMAIN" first`);
+      throw new DomainError('CONFIG_INVALID', `${file} does not exist; run "bulwark init --data ${dataDir} --domain YOUR.DOMAIN" first`);
     }
   }
   const sources = new Map<string, string>();

@@ -106,7 +106,12 @@ export const configSchema = z.strictObject({
     retry_after_ms: int(100, 600_000).default(2000)
       .describe('After a partition failed to connect, calls fail fast for this long before it is tried again.'),
   }).prefault({}).describe('The primary store.'),
-  partitions: z.record(z.string().regex(PARTITION_NAME, 'partition names are lower-case letters and digits, starting with a letter'), storeUrl)
+  partitions: z.record(z.string(), storeUrl).superRefine((rec, ctx) => {
+    for (const name of Object.keys(rec)) {
+      if (!PARTITION_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'partition names are lower-case letters and digits, starting with a letter (at most 32)' });
+    }
+    if (Object.keys(rec).length === 0) ctx.addIssue({ code: 'custom', message: 'at least one partition is needed' });
+  })
     .default({ main: 'sqlite:bulwark.db' })
     .describe('Storage partitions for account data: name = URL. Each is its own database; new accounts go to the one with the fewest accounts. Override with BULWARK_PARTITIONS_<NAME>.'),
   placement: z.strictObject({

@@ -9,8 +9,12 @@
  *   is written in the same transaction as the reference (database).
  * - References are counted in blob_refs inside the transaction that adds or drops them.
  * - A blob is collected only when unreferenced for longer than the grace period, and a file
- *   that put() touched recently is never collected (put() of an existing blob refreshes its
- *   mtime), so a concurrent writer deduplicating onto it cannot lose it.
+ *   that prepare() touched recently is never collected (prepare() of an existing blob
+ *   refreshes its mtime), so a concurrent writer deduplicating onto it cannot lose it: the
+ *   collector moves a file aside before its final age check, so a refresh either lands
+ *   before that check (the file goes back) or finds no file and writes it anew.
+ * - Database backend: a writer counts its reference before it writes the bytes, so its
+ *   row lock orders it against a collector deleting the same blob.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -59,7 +63,8 @@ async function dropRefRow(trx: Transaction<PartitionDB>, hash: string): Promise<
   await trx.updateTable('blob_refs')
     .set({
       refcount: sql`refcount - 1`,
-      zero_since: sql`case when refcount - 1 <= 0 then ${Date.now()} else null end`,
+      // The cast: PostgreSQL cannot infer a parameter's type inside CASE (it would take text).
+      zero_since: sql`case when refcount - 1 <= 0 then cast(${Date.now()} as bigint) else null end`,
     })
     .where('hash', '=', hash).execute();
 }
@@ -143,6 +148,16 @@ export class FileBlobStore implements BlobStore {
     for await (const h of this.list()) {
       if (!referenced.has(h) && (await this.#unlinkIfOld(h, cutoff))) n++;
     }
+    // Temp files of writes that never finished (a crash between write and rename). At least
+    // an hour old whatever the grace, so a write in progress keeps its temp file.
+    const tmpDir = path.join(this.dir, 'tmp');
+    const tmpCutoff = Math.min(cutoff, now - 3_600_000);
+    for (const name of await readdirOrEmpty(tmpDir)) {
+      if (!name.endsWith('.tmp')) continue;
+      const f = path.join(tmpDir, name);
+      const st = await fsp.stat(f).catch(() => null);
+      if (st && st.mtimeMs < tmpCutoff) await fsp.unlink(f).catch(() => {});
+    }
     return n;
   }
   async #unlinkIfOld(hash: string, cutoff: number): Promise<boolean> {
@@ -150,7 +165,28 @@ export class FileBlobStore implements BlobStore {
     try {
       const st = await fsp.stat(file);
       if (st.mtimeMs >= cutoff) return false;
-      await fsp.unlink(file);
+    } catch {
+      return false;
+    }
+    // Move the file aside, then decide on the moved file: a prepare() that refreshed it
+    // after the stat above shows in its mtime (same inode), and one that comes later finds
+    // no file and writes it again. Checking and unlinking in place would race with it.
+    const aside = path.join(this.dir, 'tmp', `gc-${process.pid}-${crypto.randomBytes(8).toString('hex')}.tmp`);
+    try {
+      await mkdirDurable(path.dirname(aside));
+      await fsp.rename(file, aside);
+    } catch {
+      return false;
+    }
+    try {
+      const st = await fsp.stat(aside);
+      if (st.mtimeMs >= cutoff) {
+        // Touched meanwhile: put it back (same content by construction if a writer has
+        // written it anew in the meantime).
+        await fsp.rename(aside, file);
+        return false;
+      }
+      await fsp.unlink(aside);
       return true;
     } catch {
       return false;
@@ -168,11 +204,15 @@ export class DatabaseBlobStore implements BlobStore {
     return { hash: sha256(data), size: data.byteLength, data };
   }
   async addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
+    // Reference first: the upsert locks the blob_refs row (or waits for a collector that is
+    // deleting it), so the bytes below are written after any concurrent collection is done.
+    // The other order lets a collector delete the bytes between our "already there" and our
+    // reference, leaving a message without its body.
+    await addRefRow(trx, ref);
     if (ref.data) {
       await trx.insertInto('blobs').values({ hash: ref.hash, data: ref.data })
         .onConflict((oc) => oc.column('hash').doNothing()).execute();
     }
-    await addRefRow(trx, ref);
   }
   async dropRef(trx: Transaction<PartitionDB>, hash: string): Promise<void> {
     await dropRefRow(trx, hash);
