@@ -13,7 +13,8 @@ import { Stores, storeSettings } from '../store/stores.ts';
 import { openEngine, type Engine } from '../store/engine.ts';
 import { migrate, pendingMigrations } from '../store/migrations/index.ts';
 import { readAudit, verifyAuditChain } from '../security/audit.ts';
-import { requireAuditor } from '../core/actor.ts';
+import { actorLabel, requireAdmin, requireAuditor } from '../core/actor.ts';
+import { pruneAudit } from '../ops/retention.ts';
 import { DomainError } from '../core/errors.ts';
 
 function progressPrinter(enabled: boolean): (msg: string) => void {
@@ -174,6 +175,15 @@ export function registerOps(program: Command): void {
       const rows = await readAudit(app.stores.directory, { event: o.event, since, limit });
       if (o.json) return printJson(rows);
       printTable(['ID', 'TIME', 'EVENT', 'ACTOR', 'SOURCE', 'OBJECT'], rows.map((r) => [r.id, new Date(r.ts).toISOString(), r.event, r.actor, r.source, r.object]));
+    }));
+  audit.command('prune').description('delete audit entries older than the retention (log.audit_retention_days); the server does this daily')
+    .option('--days <n>', 'keep this many days instead of the configured retention')
+    .action(async (o: { days?: string }, cmd: Command) => withApp(cmd, async (app, actor) => {
+      requireAdmin(actor, 'pruning the audit trail');
+      const days = o.days === undefined ? app.config.log.audit_retention_days : Number(o.days);
+      if (!Number.isInteger(days) || days < 1) throw new DomainError('INVALID_INPUT', '--days must be a whole number of at least 1');
+      const r = await pruneAudit(app.stores.directory, days, { actor: actorLabel(actor) });
+      out(`pruned ${r.deleted} audit entries older than ${new Date(r.cutoff).toISOString()}`);
     }));
   audit.command('verify').description('check the hash chain of the audit trail')
     .action(async (_o, cmd: Command) => withApp(cmd, async (app, actor) => {

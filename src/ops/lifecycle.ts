@@ -17,6 +17,7 @@ import { loadConfig, dataPath } from './config/load.ts';
 import { openApp, type App } from '../app.ts';
 import { loadTls } from '../security/tls.ts';
 import { recordAudit } from '../security/audit.ts';
+import { runMaintenance, scheduleMaintenance } from './maintenance.ts';
 import { buildHttpServer, type HealthSource } from '../protocols/http/server.ts';
 import { DomainError } from '../core/errors.ts';
 
@@ -104,12 +105,16 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       log.info({ listener: name, address: l.url }, 'listen');
       print(`listening: ${name} ${l.url}`);
     }
+    // Retention (GW-LOG-3) and blob collection: now, then daily.
+    await runMaintenance(app, log);
+    const stopMaintenance = scheduleMaintenance(app, log);
     await recordAudit(app.stores.directory, { event: 'service.start', actor: 'system:serve', object: config.server.hostname, detail: { listeners: listening.map((l) => `${l.name} ${l.url}`), pid: process.pid } });
 
     let stopped: Promise<void> | undefined;
     const stop = (reason = 'stop') => {
       stopped ??= (async () => {
         stopping = true;
+        stopMaintenance();
         log.info({ reason }, 'service.stopping');
         const graceMs = config.server.shutdown_grace_seconds * 1000;
         const closing = Promise.allSettled([...servers].reverse().map((s) => s.server.close()));

@@ -4,6 +4,7 @@
  * Secrets never reach a log line: the redact list below covers every field name that can
  * carry one, and callers never log message bodies.
  */
+import crypto from 'node:crypto';
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 export const REDACT_PATHS = [
@@ -25,6 +26,30 @@ export function createLogger(opts: { level?: string; destination?: DestinationSt
 /** A logger that writes nothing (tests, and CLI commands that print for humans). */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
+}
+
+/**
+ * What operational logs may say about people (GW-LOG-3): addresses plain, pseudonymised with
+ * a keyed hash (the same address always gives the same token, so a case can still be traced
+ * by someone who holds the server secret) or left out; subject lines off unless enabled.
+ */
+export interface LogPrivacy {
+  address(a: string): string;
+  subject(s: string): string | undefined;
+}
+
+export function logPrivacy(opts: { addresses: 'plain' | 'pseudonymised' | 'off'; subjects: 'off' | 'plain'; secret?: string }): LogPrivacy {
+  const key = opts.secret ?? crypto.randomBytes(32).toString('hex');
+  return {
+    address(a) {
+      if (opts.addresses === 'plain') return a;
+      if (opts.addresses === 'off') return '[address]';
+      return `anon:${crypto.createHmac('sha256', key).update(a.toLowerCase()).digest('hex').slice(0, 16)}`;
+    },
+    subject(s) {
+      return opts.subjects === 'plain' ? s : undefined;
+    },
+  };
 }
 
 export type { Logger };

@@ -138,25 +138,36 @@ export class Partition {
     if (this.#status === 'down' && Date.now() < this.#retryAt) {
       throw new DomainError('UNAVAILABLE', `partition ${this.name} is unavailable`);
     }
-    this.#opening ??= (async () => {
-      try {
-        const e = this.#engine ?? this.#pool.get(this.url);
-        this.#engine = e;
-        await migrate(e, 'partition');
-        this.#markUp();
-        return e;
-      } catch (err) {
-        this.markDown(err);
-        if (this.#engine?.kind === 'sqlite') {
-          this.#pool.drop(this.url); // reopen the file next time
-          this.#engine = undefined;
-        }
-        throw new DomainError('UNAVAILABLE', `partition ${this.name} is unavailable`, { cause: err });
-      } finally {
-        this.#opening = undefined;
-      }
-    })();
+    if (!this.#opening) {
+      // Cleared once settled, never before it is stored: an attempt that fails before its
+      // first await (an SQLite file that is not a database) settles synchronously, and a
+      // `finally` inside it would run before the assignment, leaving a rejected promise
+      // cached for good and the partition never retried.
+      const opening = this.#openOnce();
+      this.#opening = opening;
+      const clear = () => {
+        if (this.#opening === opening) this.#opening = undefined;
+      };
+      opening.then(clear, clear);
+    }
     return this.#opening;
+  }
+
+  async #openOnce(): Promise<Engine> {
+    try {
+      const e = this.#engine ?? this.#pool.get(this.url);
+      this.#engine = e;
+      await migrate(e, 'partition');
+      this.#markUp();
+      return e;
+    } catch (err) {
+      this.markDown(err);
+      if (this.#engine?.kind === 'sqlite') {
+        this.#pool.drop(this.url); // reopen the file next time
+        this.#engine = undefined;
+      }
+      throw new DomainError('UNAVAILABLE', `partition ${this.name} is unavailable`, { cause: err });
+    }
   }
 
   #markUp(): void {

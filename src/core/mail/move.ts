@@ -39,7 +39,7 @@ async function readAccount(db: Kysely<PartitionDB> | Transaction<PartitionDB>, a
   const rows: Record<AccountTable, Record<string, unknown>[]> = { mailboxes: [], messages: [], changes: [] };
   for (const t of ACCOUNT_TABLES) {
     rows[t] = await (db as Kysely<any>).selectFrom(t).selectAll().where('account_id', '=', accountId)
-      .orderBy(t === 'changes' ? ['modseq', 'object_type', 'object_id'] : ['id']).execute();
+      .orderBy(t === 'changes' ? 'modseq' : 'id').$if(t === 'changes', (q) => q.orderBy('object_type').orderBy('object_id')).execute();
   }
   return { state, rows };
 }

@@ -52,16 +52,22 @@ export interface DatabaseGroup {
   partitions: string[];
 }
 
-/** Groups the configured roles by database URL; the primary store's database comes first. */
-export function databaseGroups(s: Pick<StoreSettings, 'directoryUrl' | 'partitions'>): DatabaseGroup[] {
-  const byUrl = new Map<string, DatabaseGroup>();
-  byUrl.set(s.directoryUrl, { url: s.directoryUrl, directory: true, partitions: [] });
+/** Identifies a database as the store does: SQLite by its absolute file, PostgreSQL by URL. */
+export function databaseKey(url: string, dataDir: string): string {
+  return engineKind(url) === 'sqlite' ? `sqlite:${path.resolve(sqlitePath(url, dataDir))}` : url;
+}
+
+/** Groups the configured roles by database; the primary store's database comes first. */
+export function databaseGroups(s: Pick<StoreSettings, 'dataDir' | 'directoryUrl' | 'partitions'>): DatabaseGroup[] {
+  const byKey = new Map<string, DatabaseGroup>();
+  byKey.set(databaseKey(s.directoryUrl, s.dataDir), { url: s.directoryUrl, directory: true, partitions: [] });
   for (const [name, url] of Object.entries(s.partitions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    let g = byUrl.get(url);
-    if (!g) byUrl.set(url, (g = { url, directory: false, partitions: [] }));
+    const key = databaseKey(url, s.dataDir);
+    let g = byKey.get(key);
+    if (!g) byKey.set(key, (g = { url, directory: false, partitions: [] }));
     g.partitions.push(name);
   }
-  return [...byUrl.values()];
+  return [...byKey.values()];
 }
 
 /** Where a group's partition tables go in the backup. */
@@ -295,7 +301,7 @@ export async function createBackup(opts: BackupOptions): Promise<Manifest> {
 
     const totalRows = Object.values(rows).flatMap((t) => Object.values(t)).reduce((a, b) => a + b, 0);
     const summary = {
-      files: manifest.files.length + 1,
+      files: manifest.files.length, // besides manifest.json, as verify counts them
       rows: totalRows,
       blobs: totalBlobs,
       bytes: manifest.files.reduce((a, f) => a + f.size, 0),

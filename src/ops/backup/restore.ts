@@ -34,7 +34,7 @@ import { renderConfig } from '../config/template.ts';
 import type { Config } from '../config/schema.ts';
 import { entryPath, readManifest, type Manifest, type ManifestFile } from './manifest.ts';
 import { decodeRow, migrationTable, readLines, type Row } from './dump.ts';
-import { databaseGroups, groupSchemas, partitionDumpDir, type Progress } from './backup.ts';
+import { databaseGroups, databaseKey, groupSchemas, partitionDumpDir, type Progress } from './backup.ts';
 
 export interface RestoreOptions {
   /** The backup directory. */
@@ -193,13 +193,13 @@ export async function restoreBackup(opts: RestoreOptions): Promise<void> {
     // ---- target databases: same layout as the backup, and empty
     const targets = databaseGroups(settings);
     const targetOf: string[] = manifest.databases.map((db) => {
-      const urls = new Set<string>([...(db.directory ? [settings.directoryUrl] : []), ...db.partitions.map((p) => settings.partitions[p] ?? '')]);
-      if (urls.size !== 1 || urls.has('')) {
+      const roles = [...(db.directory ? [settings.directoryUrl] : []), ...db.partitions.map((p) => settings.partitions[p] ?? '')];
+      if (roles.includes('') || new Set(roles.map((u) => databaseKey(u, dataDir))).size !== 1) {
         throw new DomainError('INVALID_INPUT', `the configuration must keep ${[...(db.directory ? ['the primary store'] : []), ...db.partitions.map((p) => `partition ${p}`)].join(' and ')} together in one database, as in the backup`);
       }
-      return [...urls][0];
+      return roles[0];
     });
-    if (new Set(targetOf).size !== targetOf.length || targets.length !== targetOf.length) {
+    if (new Set(targetOf.map((u) => databaseKey(u, dataDir))).size !== targetOf.length || targets.length !== targetOf.length) {
       throw new DomainError('INVALID_INPUT', 'the configuration does not have the same databases and partitions as the backup');
     }
     for (const url of targetOf) await requireEmpty(url, dataDir, settings.connectTimeoutMs);

@@ -136,7 +136,10 @@ export const configSchema = z.strictObject({
   }).prefault({}).describe('Authentication.'),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Log level.'),
-    audit_retention_days: int(1, 36500).default(365).describe('How long audit trail entries are kept.'),
+    audit_retention_days: int(1, 36500).default(365).describe('How long audit trail entries are kept; older ones are pruned daily and the prune is itself audited.'),
+    addresses: z.enum(['plain', 'pseudonymised', 'off']).default('plain')
+      .describe('E-mail addresses in operational logs: plain, pseudonymised (keyed hash, stable per address) or off.'),
+    subjects: z.enum(['off', 'plain']).default('off').describe('Subject lines in operational logs.'),
   }).prefault({}).describe('Logging.'),
   backup: z.strictObject({
     progress: bool().default(true).describe('Show progress of long backup, restore and verify runs on standard error.'),

@@ -33,7 +33,7 @@ export function buildHttpServer(opts: { health: HealthSource; log: Logger; tls?:
   });
   app.setErrorHandler((err: any, req, reply) => {
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    if (status >= 500) opts.log.error({ err, url: req.url }, 'http.error');
+    if (status >= 500) opts.log.error({ err, path: req.url }, 'http.error');
     else opts.log.debug({ err: err.message }, 'http.client_error');
     reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message });
   });
