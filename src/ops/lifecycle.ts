@@ -106,7 +106,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       print(`listening: ${name} ${l.url}`);
     }
     // Retention (GW-LOG-3) and blob collection: now, then daily.
-    await runMaintenance(app, log);
+    const firstMaintenance = runMaintenance(app, log);
     const stopMaintenance = scheduleMaintenance(app, log);
     await recordAudit(app.stores.directory, { event: 'service.start', actor: 'system:serve', object: config.server.hostname, detail: { listeners: listening.map((l) => `${l.name} ${l.url}`), pid: process.pid } });
 
@@ -115,6 +115,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       stopped ??= (async () => {
         stopping = true;
         stopMaintenance();
+        await firstMaintenance;
         log.info({ reason }, 'service.stopping');
         const graceMs = config.server.shutdown_grace_seconds * 1000;
         const closing = Promise.allSettled([...servers].reverse().map((s) => s.server.close()));
