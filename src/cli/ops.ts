@@ -8,7 +8,7 @@ import { loadConfig, dataPath, CONFIG_FILE } from '../ops/config/load.ts';
 import { createLogger } from '../ops/log.ts';
 import { startServer } from '../ops/lifecycle.ts';
 import { initInstallation } from '../ops/init.ts';
-import { loadTls } from '../security/tls.ts';
+import { loadTls, makeSelfSigned } from '../security/tls.ts';
 import { Stores, storeSettings } from '../store/stores.ts';
 import { openEngine, type Engine } from '../store/engine.ts';
 import { migrate, pendingMigrations } from '../store/migrations/index.ts';
@@ -160,6 +160,14 @@ export function registerOps(program: Command): void {
       const dataDir = dataDirOf(cmd);
       const { restoreBackup } = await import('../ops/backup/restore.ts');
       await restoreBackup({ src: dir, dataDir, progress: progressPrinter(true) });
+      // Keys are not part of a backup (GW-BAK-1: they go to a separately protected artefact).
+      const { config } = loadConfig(dataDir, process.env, { requireFile: true });
+      const cert = dataPath(dataDir, config.tls.cert);
+      const key = dataPath(dataDir, config.tls.key);
+      if (!fs.existsSync(cert) && !fs.existsSync(key)) {
+        await makeSelfSigned(cert, key, config.server.hostname);
+        out(`note: TLS keys are not in backups; made a self-signed certificate at ${cert}; put the real one there`);
+      }
       out(`restored ${dir} into ${dataDir}; check it with: bulwark --data ${dataDir} config check`);
     });
 
