@@ -33,6 +33,29 @@ export function canManageDomain(a: Actor, domainId: number): boolean {
   return isAdmin(a) || (a.kind === 'account' && a.roles.includes('domain-admin') && a.domainId === domainId);
 }
 
+/** Roles that a domain-admin may neither grant nor touch (GW-ADM-1: separation of duties). */
+export const PRIVILEGED_ROLES: readonly Role[] = ['admin', 'auditor'];
+
+export function hasPrivilegedRole(roles: readonly Role[]): boolean {
+  return roles.some((r) => PRIVILEGED_ROLES.includes(r));
+}
+
+/**
+ * Admin; or domain-admin of the account's domain when the account holds no admin or auditor
+ * role. Without the second half a domain-admin could reset an admin's password in their
+ * domain and log in as that admin, or lock the auditor out.
+ */
+export function canManageAccount(a: Actor, target: { domainId: number; roles: readonly Role[] }): boolean {
+  if (isAdmin(a)) return true;
+  return canManageDomain(a, target.domainId) && !hasPrivilegedRole(target.roles);
+}
+
+export function requireAccountManager(a: Actor, target: { domainId: number; roles: readonly Role[] }, what: string): void {
+  if (canManageAccount(a, target)) return;
+  if (canManageDomain(a, target.domainId)) throw new DomainError('FORBIDDEN', `${what} needs the admin role for an account with the admin or auditor role`);
+  throw new DomainError('FORBIDDEN', `${what} needs the admin role or domain-admin of that domain`);
+}
+
 export function requireAdmin(a: Actor, what: string): void {
   if (!isAdmin(a)) throw new DomainError('FORBIDDEN', `${what} needs the admin role`);
 }

@@ -1,7 +1,8 @@
 /**
  * The error catalogue. Core throws DomainError(code, detail) and knows no protocol;
  * each protocol maps a code once at its edge (SMTP 4xx/5xx, IMAP NO [CODE], HTTP status).
- * docs/errors.md lists every code; test/errors.test.ts keeps the two in step.
+ * docs/errors.md lists every code with its protocol mappings; test/core/errors.test.ts keeps
+ * the two in step.
  */
 export const ERROR_CODES = {
   INVALID_INPUT: { temporary: false, http: 400, text: 'the input is not valid' },

@@ -1,7 +1,7 @@
 /**
  * Retention of what Bulwark keeps about its own operation (GW-LOG-3). The audit trail keeps
  * entries for log.audit_retention_days; older entries are deleted by pruneAudit(), which runs
- * at server start and daily, and records each run as an "audit.prune" entry (how many, up to
+ * at server start and daily, and records each run that deleted anything as an "audit.prune" entry (how many, up to
  * which entry), so a gap at the start of the chain is explained by the trail itself.
  * Operational logs go to standard output; their retention belongs to the collector
  * (journald, a log shipper), as the admin guide says.
@@ -27,6 +27,7 @@ export async function pruneAudit(db: Kysely<DirectoryDB>, retentionDays: number,
       const r = await trx.deleteFrom('audit').where('id', '<=', lastId).executeTakeFirst();
       deleted = Number(r.numDeletedRows);
     }
+    if (deleted === 0) return { deleted, cutoff, lastDeletedId: lastId };
     await appendAudit(trx, {
       event: 'audit.prune',
       actor: opts.actor ?? 'system:retention',

@@ -101,15 +101,42 @@ export async function readAudit(db: Kysely<DirectoryDB>, opts: { event?: string;
   return rows.map((r) => ({ id: r.id, ts: r.ts, event: r.event, actor: r.actor, source: r.source, object: r.object, detail: JSON.parse(r.detail) }));
 }
 
-/** Walks the chain; returns the id of the first entry that does not fit, or null. */
+/**
+ * Walks the chain; returns the id of the first entry that does not fit, or null.
+ * Each entry must hash to its stored hash and name its predecessor's hash, and the chain
+ * must end at the entry audit_head names, so removing entries from the end (which leaves a
+ * chain that is consistent in itself) is found too; it is reported at the id the head
+ * names (ids may have gaps, so that is the one missing id known for sure). After pruning,
+ * the first remaining entry anchors the chain (pruning is itself recorded as audit.prune).
+ *
+ * The head is read first and only entries up to it are checked: an entry appended while
+ * this runs (by a live server) commits together with its head update, so it is either
+ * beyond the head read here or fully visible.
+ */
 export async function verifyAuditChain(db: Kysely<DirectoryDB>): Promise<{ ok: boolean; entries: number; brokenAt: number | null }> {
-  const rows = await db.selectFrom('audit').selectAll().orderBy('id', 'asc').execute();
+  const head = await db.selectFrom('audit_head').select(['last_id', 'last_hash']).where('id', '=', 1).executeTakeFirst();
+  const upTo = head ? head.last_id : Number.MAX_SAFE_INTEGER;
+  let q = db.selectFrom('audit').select((eb) => eb.fn.countAll<number>().as('n'));
+  if (head) q = q.where('id', '<=', upTo);
+  const entries = Number((await q.executeTakeFirstOrThrow()).n);
+  const broken = (id: number) => ({ ok: false, entries, brokenAt: id });
   let prev: string | null = null;
-  for (const r of rows) {
-    // After pruning, the first remaining entry anchors the chain.
-    if (prev !== null && r.prev_hash !== prev) return { ok: false, entries: rows.length, brokenAt: r.id };
-    if (entryHash(r.prev_hash, r) !== r.hash) return { ok: false, entries: rows.length, brokenAt: r.id };
-    prev = r.hash;
+  let last: { id: number; hash: string } | null = null;
+  // In pages, so a long trail is not read into memory at once.
+  for (let after = -1; ;) {
+    const rows = await db.selectFrom('audit').selectAll().where('id', '>', after).where('id', '<=', upTo).orderBy('id', 'asc').limit(5000).execute();
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      if (prev !== null && r.prev_hash !== prev) return broken(r.id);
+      if (entryHash(r.prev_hash, r) !== r.hash) return broken(r.id);
+      prev = r.hash;
+      last = { id: r.id, hash: r.hash };
+    }
+    after = rows[rows.length - 1].id;
   }
-  return { ok: true, entries: rows.length, brokenAt: null };
+  if (head && head.last_id > 0) {
+    if (!last || last.id !== head.last_id) return broken(head.last_id);
+    if (last.hash !== head.last_hash) return broken(last.id);
+  }
+  return { ok: true, entries, brokenAt: null };
 }

@@ -3,6 +3,7 @@
  * server: 19 MiB, t=2, p=1, as OWASP suggests). Verification of an unknown account still
  * runs a full hash against a dummy, so timing does not reveal whether an account exists.
  */
+import { randomInt } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
 import { invalid } from '../core/errors.ts';
 
@@ -12,14 +13,24 @@ export const MIN_PASSWORD_LENGTH = 10;
 
 export function checkPasswordStrength(pw: string): void {
   if (typeof pw !== 'string') throw invalid('password must be a string');
+  pw = prepare(pw);
   if (pw.length < MIN_PASSWORD_LENGTH) throw invalid(`password must have at least ${MIN_PASSWORD_LENGTH} characters`);
   if (pw.length > 1024) throw invalid('password is longer than 1024 characters');
   if (new Set(pw).size < 4) throw invalid('password has too few distinct characters');
   if (/^(password|changeme|123456|qwerty|letmein)/i.test(pw)) throw invalid('password is a well-known one');
 }
 
+/**
+ * RFC 8265 §4.2 (OpaqueString): passwords are compared in NFC, so "é" typed as one code
+ * point (Windows, Linux) and as e + U+0301 (macOS keyboards, some mobile clients) are the
+ * same password.
+ */
+function prepare(pw: string): string {
+  return pw.normalize('NFC');
+}
+
 export async function hashPassword(pw: string): Promise<string> {
-  return hash(pw, OPTIONS);
+  return hash(prepare(pw), OPTIONS);
 }
 
 let dummy: Promise<string> | undefined;
@@ -28,19 +39,22 @@ let dummy: Promise<string> | undefined;
 export async function verifyPassword(stored: string | null | undefined, pw: string): Promise<boolean> {
   if (!stored) {
     dummy ??= hashPassword('dummy-password-for-timing');
-    await verify(await dummy, pw).catch(() => false);
+    await verify(await dummy, prepare(pw)).catch(() => false);
     return false;
   }
   try {
-    return await verify(stored, pw);
+    return await verify(stored, prepare(pw));
   } catch {
     return false;
   }
 }
 
-/** A password for generated accounts: 20 characters from a 64-symbol alphabet (120 bits). */
+const ALPHABET = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.+!*';
+
+/**
+ * A password for generated accounts: 20 characters from a 63-symbol alphabet without the
+ * look-alikes I, O, l, 0, 1 (about 119 bits). randomInt draws without modulo bias.
+ */
 export function generatePassword(): string {
-  const alphabet = 'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789-_.+!*';
-  const bytes = crypto.getRandomValues(new Uint8Array(20));
-  return Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+  return Array.from({ length: 20 }, () => ALPHABET[randomInt(ALPHABET.length)]).join('');
 }

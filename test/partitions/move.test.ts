@@ -265,6 +265,52 @@ describe.each([
     expect(src.state?.status).toBe('moved');
   });
 
+  it('GW-EMG-3: a move that fails before the switch leaves the account where it was, active and complete', async () => {
+    const ivan = await env.directory.addAccount(actor, { address: 'ivan@example.org', password: PASSWORD, partition: 'p1' });
+    for (let i = 0; i < 3; i++) await env.mail.appendMessage(ivan, 'INBOX', msg(`ivan ${i}`));
+    const before = await snapshot(env, 'p1', ivan.id);
+    class FailingDirectory extends Directory {
+      override async switchPartition(): Promise<void> {
+        throw new DomainError('UNAVAILABLE', 'primary store went away');
+      }
+    }
+    const failing = new FailingDirectory(env.stores, env.mail, { limits: { defaultQuota: 0, maxListDepth: 8, maxExpansion: 1000 } });
+    const e = await moveAccount(env.stores, failing, actor, 'ivan@example.org', 'p2').catch((x) => x);
+    expect(isDomainError(e, 'UNAVAILABLE')).toBe(true);
+    expect((await env.directory.getAccount(actor, 'ivan@example.org')).partition).toBe('p1');
+    expect(await snapshot(env, 'p1', ivan.id)).toEqual({ ...before, state: { ...before.state, updated_at: expect.any(Number) } });
+    expect((await env.mail.state(ivan)).status).toBe('active');
+    const copy = await snapshot(env, 'p2', ivan.id);
+    expect(copy.state).toBeUndefined();
+    expect(copy.messages).toEqual([]);
+    for (const m of before.messages) expect(await refcount(env, 'p2', m.blob_hash)).toBe(0); // the partial copy's references are gone
+    await env.mail.appendMessage(ivan, 'INBOX', msg('ivan still writes to p1'));
+    // And the move can simply be run again.
+    await moveAccount(env.stores, env.directory, actor, 'ivan@example.org', 'p2');
+    const moved = await env.directory.getAccount(actor, 'ivan@example.org');
+    expect(moved.partition).toBe('p2');
+    expect(await env.mail.listMessages(moved, 'INBOX')).toHaveLength(4);
+  });
+
+  it('GW-EMG-3: a switch whose answer was lost after it committed still completes the move', async () => {
+    const jo = await env.directory.addAccount(actor, { address: 'jo@example.org', password: PASSWORD, partition: 'p1' });
+    const m = await env.mail.appendMessage(jo, 'INBOX', msg('jo'));
+    class LostAnswerDirectory extends Directory {
+      override async switchPartition(...args: Parameters<Directory['switchPartition']>): Promise<void> {
+        await super.switchPartition(...args);
+        throw new DomainError('UNAVAILABLE', 'connection lost after COMMIT');
+      }
+    }
+    const lossy = new LostAnswerDirectory(env.stores, env.mail, { limits: { defaultQuota: 0, maxListDepth: 8, maxExpansion: 1000 } });
+    const report = await moveAccount(env.stores, lossy, actor, 'jo@example.org', 'p2');
+    expect(report.to).toBe('p2');
+    const moved = await env.directory.getAccount(actor, 'jo@example.org');
+    expect(moved.partition).toBe('p2');
+    expect((await env.mail.state(moved)).status).toBe('active');
+    expect((await env.mail.listMessages(moved, 'INBOX')).map((x) => x.id)).toEqual([m.id]);
+    expect((await snapshot(env, 'p1', jo.id)).state?.status).toBe('moved');
+  });
+
   it('refuses a move to the same partition or an unknown one with INVALID_INPUT and changes nothing', async () => {
     const hana = await env.directory.addAccount(actor, { address: 'hana@example.org', password: PASSWORD, partition: 'p1' });
     const m = await env.mail.appendMessage(hana, 'INBOX', msg('stays'));

@@ -279,6 +279,34 @@ describe.each([
     expect(missing.code).toBe('NOT_FOUND');
   });
 
+  it('keeps a blob that a writer references again while a collection runs', async () => {
+    const a = account();
+    await env.mail.provision(a);
+    const data = body('revived');
+    const m = await env.mail.appendMessage(a, 'INBOX', data);
+    await env.mail.deleteMessage(a, m.id);
+    expect((await refRow(env, m.hash))?.refcount).toBe(0);
+    await sleep(5);
+    // A writer delivering the same body again, its transaction still open...
+    const ref = await env.part.blobs.prepare(data);
+    const trx = await pdb.startTransaction().execute();
+    let collected: Promise<number> | undefined;
+    try {
+      await env.part.blobs.addRef(trx, ref);
+      // ...while the collector considers the blob unreferenced since before its cut-off.
+      collected = env.part.blobs.collect(0);
+      await sleep(100);
+      await trx.commit().execute();
+    } catch (e) {
+      await trx.rollback().execute();
+      throw e;
+    }
+    await collected;
+    expect((await refRow(env, m.hash))?.refcount).toBe(1);
+    expect(await env.part.blobs.has(m.hash)).toBe(true);
+    expect(Buffer.from(await env.part.blobs.get(m.hash)).equals(Buffer.from(data))).toBe(true);
+  });
+
   it(`keeps bodies in the ${kind === 'sqlite' ? 'file' : 'database'} backend (blobs = auto)`, async () => {
     const a = account();
     await env.mail.provision(a);
@@ -349,5 +377,27 @@ describe.each([
     expect(st.used_messages).toBe(20);
     const inbox = (await env.mail.listMailboxes(a)).find((m) => m.name === 'INBOX')!;
     expect(inbox.uidnext).toBe(21);
+  });
+});
+
+describe('store conformance: sqlite file sharing', () => {
+  it('opens one connection per SQLite file however its URL is spelt, shared by directory and partition', async () => {
+    const tmp = tempDir('bulwark-conf-share-');
+    const stores = await Stores.open(settings(tmp.dir, 'sqlite:bulwark.db', `sqlite:${path.join(tmp.dir, 'bulwark.db')}`));
+    try {
+      const part = stores.partition('p1');
+      await part.open();
+      // Two connections to one file would contend for its write lock (SQLITE_BUSY).
+      expect(part.engine).toBe(stores.directoryEngine);
+      const mail = new MailStore(stores);
+      const a = account();
+      await mail.provision(a);
+      await mail.appendMessage(a, 'INBOX', body('shared file'));
+      expect(await pendingMigrations(stores.directoryEngine, 'directory')).toEqual([]);
+      expect(await pendingMigrations(stores.directoryEngine, 'partition')).toEqual([]);
+    } finally {
+      await stores.close();
+      tmp.cleanup();
+    }
   });
 });

@@ -19,7 +19,10 @@ import type { DirectoryDB, DirRow } from '../../store/schema.ts';
 import { appendAudit, type AuditEvent } from '../../security/audit.ts';
 import { checkPasswordStrength, hashPassword, verifyPassword } from '../../security/passwords.ts';
 import { displayAddress, displayDomain, normaliseAddress, normaliseDomain, parseAddress } from '../../lib/address.ts';
-import { actorLabel, canManageDomain, isAdmin, parseRoles, requireAdmin, requireDomainAdmin, type Actor, type Role } from '../actor.ts';
+import {
+  actorLabel, canManageAccount, canManageDomain, hasPrivilegedRole, isAdmin, parseRoles, requireAccountManager, requireAdmin, requireDomainAdmin,
+  type Actor, type Role,
+} from '../actor.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { mapDbError } from '../../store/errors.ts';
 import type { MailStore, AccountRef } from '../mail/mailstore.ts';
@@ -237,7 +240,7 @@ export class Directory {
 
   async #claimAddress(trx: Trx, address: string, kind: 'account' | 'alias' | 'list', domainId: number): Promise<void> {
     const taken = await trx.selectFrom('addresses').select('kind').where('address', '=', address).executeTakeFirst();
-    if (taken) throw new DomainError('ALREADY_EXISTS', `${displayAddress(address)} is already in use by an ${taken.kind === 'account' ? 'account' : taken.kind}`);
+    if (taken) throw new DomainError('ALREADY_EXISTS', `${displayAddress(address)} is already in use by ${taken.kind === 'list' ? 'a list' : `an ${taken.kind}`}`);
     await trx.insertInto('addresses').values({ address, kind, domain_id: domainId }).execute();
   }
 
@@ -253,13 +256,17 @@ export class Directory {
     if (input.partition !== undefined && !this.#stores.partitions.has(input.partition)) {
       throw invalid(`partition "${input.partition}" is not configured; known: ${[...this.#stores.partitions.keys()].join(', ')}`);
     }
+    const mayAdd = (domainId: number) => {
+      requireDomainAdmin(actor, domainId, 'adding an account');
+      if (!isAdmin(actor) && hasPrivilegedRole(roles)) throw new DomainError('FORBIDDEN', 'only an admin may grant the admin or auditor role');
+    };
+    // Checked before hashing too, so that a caller without the right cannot make us spend an
+    // argon2 hash; checked again in the transaction that writes.
+    mayAdd((await this.#stores.dirRun('add account', (db) => this.#domainRow(db, domain))).id);
     const hash = await hashPassword(input.password);
     const account = await this.#stores.dirTx('add account', async (trx) => {
       const d = await this.#domainRow(trx, domain);
-      requireDomainAdmin(actor, d.id, 'adding an account');
-      if (!isAdmin(actor) && roles.some((r) => r === 'admin' || r === 'auditor')) {
-        throw new DomainError('FORBIDDEN', 'only an admin may grant the admin or auditor role');
-      }
+      mayAdd(d.id);
       await this.#claimAddress(trx, address, 'account', d.id);
       const partition = input.partition ?? (await this.placeAccount(trx));
       const now = Date.now();
@@ -312,12 +319,8 @@ export class Directory {
     if (patch.displayName !== undefined && String(patch.displayName).length > 256) throw invalid('display name is longer than 256 characters');
     return this.#stores.dirTx('update account', async (trx) => {
       const before = await this.#accountRow(trx, address);
-      requireDomainAdmin(actor, before.domain_id, 'changing an account');
-      if (roles && !isAdmin(actor)) {
-        const old: Role[] = JSON.parse(before.roles);
-        const privileged = (rs: Role[]) => rs.filter((r) => r === 'admin' || r === 'auditor').sort().join();
-        if (privileged(old) !== privileged(roles)) throw new DomainError('FORBIDDEN', 'only an admin may grant or revoke the admin or auditor role');
-      }
+      requireAccountManager(actor, { domainId: before.domain_id, roles: JSON.parse(before.roles) }, 'changing an account');
+      if (roles && !isAdmin(actor) && hasPrivilegedRole(roles)) throw new DomainError('FORBIDDEN', 'only an admin may grant the admin or auditor role');
       const after = await trx.updateTable('accounts').set({
         display_name: patch.displayName === undefined ? before.display_name : String(patch.displayName).trim(),
         quota_bytes: patch.quota ?? before.quota_bytes,
@@ -332,13 +335,18 @@ export class Directory {
 
   /** Changes a password: the account itself, or an admin of its domain. */
   async setPassword(actor: Actor, address: string, password: string): Promise<void> {
+    const may = (a: AccountRow) => {
+      if (actor.kind === 'account' && actor.id === a.id) return;
+      if (!canManageAccount(actor, { domainId: a.domain_id, roles: JSON.parse(a.roles) })) {
+        throw new DomainError('FORBIDDEN', 'changing a password needs the account itself or an admin of its domain (the admin role for an admin or auditor)');
+      }
+    };
+    may(await this.#stores.dirRun('set password', (db) => this.#accountRow(db, address)));
     checkPasswordStrength(password);
     const hash = await hashPassword(password);
     await this.#stores.dirTx('set password', async (trx) => {
       const a = await this.#accountRow(trx, address);
-      if (!(canManageDomain(actor, a.domain_id) || (actor.kind === 'account' && actor.id === a.id))) {
-        throw new DomainError('FORBIDDEN', 'changing a password needs the account itself or an admin of its domain');
-      }
+      may(a);
       const now = Date.now();
       await trx.updateTable('accounts').set({ password_hash: hash, password_changed_at: now, updated_at: now }).where('id', '=', a.id).execute();
       await this.#audit(trx, actor, 'account.password', a.address);
@@ -348,7 +356,7 @@ export class Directory {
   async setEnabled(actor: Actor, address: string, enabled: boolean): Promise<AccountInfo> {
     return this.#stores.dirTx('enable/disable account', async (trx) => {
       const a = await this.#accountRow(trx, address);
-      requireDomainAdmin(actor, a.domain_id, enabled ? 'enabling an account' : 'disabling an account');
+      requireAccountManager(actor, { domainId: a.domain_id, roles: JSON.parse(a.roles) }, enabled ? 'enabling an account' : 'disabling an account');
       if (!enabled && actor.kind === 'account' && actor.id === a.id) throw invalid('an admin cannot disable their own account');
       const after = await trx.updateTable('accounts').set({ enabled: enabled ? 1 : 0, updated_at: Date.now() }).where('id', '=', a.id).returningAll().executeTakeFirstOrThrow();
       await this.#audit(trx, actor, enabled ? 'account.enable' : 'account.disable', a.address, { before: { enabled: a.enabled === 1 }, after: { enabled } });
@@ -359,7 +367,7 @@ export class Directory {
   /** Removes an account and all its data. Refused while its partition is unavailable. */
   async removeAccount(actor: Actor, address: string): Promise<void> {
     const a = toAccount(await this.#stores.dirRun('remove account', (db) => this.#accountRow(db, address)));
-    requireDomainAdmin(actor, a.domainId, 'removing an account');
+    requireAccountManager(actor, a, 'removing an account');
     if (actor.kind === 'account' && actor.id === a.id) throw invalid('an admin cannot remove their own account');
     await this.#mail.purge(a);
     await this.#stores.dirTx('remove account', async (trx) => {
@@ -375,25 +383,29 @@ export class Directory {
    */
   async authenticate(login: string, password: string, ctx: AuthContext): Promise<AccountInfo | null> {
     let row: AccountRow | undefined;
-    let address = String(login ?? '').slice(0, 320);
+    // A login that is no address is recorded as such, never verbatim: users type their
+    // password into the user name field, and the trail must not keep it (GW-LOG-3).
+    let address: string | null = null;
     try {
-      address = normaliseAddress(address);
-      row = await this.#db.selectFrom('accounts').selectAll().where('address', '=', address).executeTakeFirst();
+      address = normaliseAddress(String(login ?? '').slice(0, 320));
     } catch (e) {
-      if (e instanceof DomainError && e.code !== 'INVALID_INPUT') throw e;
+      if (!(e instanceof DomainError && e.code === 'INVALID_INPUT')) throw e;
+    }
+    if (address !== null) {
+      // Store trouble is an error (UNAVAILABLE), not a failed login.
+      row = await this.#stores.dirRun('authenticate', (db) => db.selectFrom('accounts').selectAll().where('address', '=', address!).executeTakeFirst());
     }
     const ok = await verifyPassword(row?.password_hash, String(password ?? ''));
-    const success = ok && row !== undefined && row.enabled === 1;
-    const domainEnabled = success
-      ? (await this.#db.selectFrom('domains').select('enabled').where('id', '=', row!.domain_id).executeTakeFirst())?.enabled === 1
-      : false;
-    const result = success && domainEnabled;
+    const enabled = ok && row !== undefined && row.enabled === 1 && (await this.#stores.dirRun('authenticate', (db) =>
+      db.selectFrom('domains').select('enabled').where('id', '=', row!.domain_id).executeTakeFirst()))?.enabled === 1;
+    const result = ok && enabled;
+    const reason = address === null ? 'invalid' : !row ? 'unknown' : !ok ? 'credentials' : 'disabled';
     await this.#stores.dirTx('audit login', (trx) => appendAudit(trx, {
       event: result ? 'auth.login.success' : 'auth.login.failure',
-      actor: address,
+      actor: address ?? '(invalid login)',
       source: ctx.remote ?? '',
-      object: address,
-      detail: { protocol: ctx.protocol, ...(result ? {} : { reason: !row ? 'unknown' : !ok ? 'credentials' : 'disabled' }) },
+      object: address ?? '',
+      detail: { protocol: ctx.protocol, ...(result ? {} : { reason }) },
     }));
     return result ? toAccount(row!) : null;
   }
@@ -563,6 +575,7 @@ export class Directory {
     description?: string; postPolicy?: PostPolicy; public?: boolean;
     members?: string[]; addMembers?: string[]; removeMembers?: string[]; senders?: string[];
   }): Promise<ListInfo> {
+    if (change.description !== undefined && String(change.description).trim().length > 1024) throw invalid('description is longer than 1024 characters');
     return this.#stores.dirTx('update list', async (trx) => {
       const row = await this.#listRow(trx, address);
       requireDomainAdmin(actor, row.domain_id, 'changing a list');
@@ -661,10 +674,18 @@ export class Directory {
 
   /**
    * Expands an address to the accounts and external addresses that receive mail sent to it,
-   * following aliases and nested lists, each recipient once. A list's posting policy is
-   * checked for the sender when the list is addressed directly (GW-DL-4); lists nested in it
-   * take the mail as part of it. Loops end quietly (each address is expanded once); nesting
-   * deeper than max_list_depth or more than max_expansion recipients is refused.
+   * following aliases and nested lists, each recipient once (GW-DL-4).
+   *
+   * - Posting policy: checked for the sender (when opts.sender is given) on the list that is
+   *   addressed, directly, by subaddress, or through aliases (an alias is only another name
+   *   for it, so it must not open a members-only list to everyone). Lists nested in a list
+   *   take the mail as part of it, and their policies do not apply.
+   * - Loops end quietly: each address is expanded once; meeting it again is a "skip".
+   * - Depth: the addressed list or alias is at depth 0; what it contains is nested one level
+   *   deeper. A list or alias nested more than max_list_depth levels gives LOOP_DETECTED, so
+   *   max_list_depth = 1 allows a list inside a list and no more.
+   * - Size: more than max_expansion distinct recipients (accounts and external addresses;
+   *   the lists and aliases on the way are not recipients) gives LIMIT_EXCEEDED.
    */
   async expand(address: string, opts: { sender?: string | null } = {}): Promise<Expansion> {
     const { maxListDepth, maxExpansion } = this.#opts.limits;
@@ -673,21 +694,23 @@ export class Directory {
     const skipped: string[] = [];
     const seen = new Set<string>();
     const db = this.#db;
-    let count = 0;
+    let recipients = 0;
     let localDomains: Set<string> | undefined;
     const isLocal = async (domain: string) => {
       localDomains ??= new Set((await db.selectFrom('domains').select('name').execute()).map((d) => d.name));
       return localDomains.has(domain);
     };
+    const addRecipient = () => {
+      if (++recipients > maxExpansion) throw new DomainError('LIMIT_EXCEEDED', `${displayAddress(address)} expands to more than ${maxExpansion} recipients`);
+    };
 
-    const visit = async (addr: string, depth: number, top: boolean): Promise<void> => {
-      if (depth > maxListDepth) throw new DomainError('LOOP_DETECTED', `${displayAddress(address)} nests more than ${maxListDepth} levels deep`);
+    /** top: the address as given; policy: still on the path the sender addressed (top and aliases). */
+    const visit = async (addr: string, depth: number, top: boolean, policy: boolean): Promise<void> => {
       if (seen.has(addr)) {
         skipped.push(addr);
         return;
       }
       seen.add(addr);
-      if (++count > maxExpansion) throw new DomainError('LIMIT_EXCEEDED', `${displayAddress(address)} expands to more than ${maxExpansion} addresses`);
       const hit = await this.lookup(addr);
       if (!hit) {
         if (await isLocal(domainOf(addr))) {
@@ -695,6 +718,7 @@ export class Directory {
           skipped.push(addr); // a stale member of a list or alias: skip, do not bounce the whole list
           return;
         }
+        addRecipient();
         external.add(addr);
         return;
       }
@@ -713,19 +737,23 @@ export class Directory {
           skipped.push(r.address);
           return;
         }
-        accounts.set(r.id, toAccount(r));
+        if (!accounts.has(r.id)) {
+          addRecipient();
+          accounts.set(r.id, toAccount(r));
+        }
         return;
       }
+      if (depth > maxListDepth) throw new DomainError('LOOP_DETECTED', `${displayAddress(address)} nests lists or aliases more than ${maxListDepth} levels deep`);
       if (hit.kind === 'alias') {
         const al = await db.selectFrom('aliases').select('id').where('address', '=', hit.address).executeTakeFirstOrThrow();
         const targets = await db.selectFrom('alias_targets').select('target').where('alias_id', '=', al.id).orderBy('target').execute();
-        for (const t of targets) await visit(t.target, depth + 1, false);
+        for (const t of targets) await visit(t.target, depth + 1, false, policy);
         return;
       }
       const row = await db.selectFrom('lists').selectAll().where('address', '=', hit.address).executeTakeFirstOrThrow();
       const info = await this.#listInfo(db, row);
-      if (top && opts.sender !== undefined) await this.#checkPost(info, opts.sender);
-      for (const m of info.members) await visit(m, depth + 1, false);
+      if (policy && opts.sender !== undefined) await this.#checkPost(info, opts.sender);
+      for (const m of info.members) await visit(m, depth + 1, false, false);
     };
 
     let start: string;
@@ -735,7 +763,7 @@ export class Directory {
       throw invalid(`"${address}" is not a valid address`);
     }
     try {
-      await visit(start, 0, true);
+      await visit(start, 0, true, true);
     } catch (e) {
       if (e instanceof DomainError) throw e;
       throw mapDbError(e, 'expand address');

@@ -12,7 +12,9 @@
  * 4. switch the directory to the target (audited) and unfreeze the target;
  * 5. delete the data from the source, leaving a 'moved' state row so that a writer with a
  *    stale view is refused there instead of recreating the account.
- * A failure before step 4 unfreezes the source and removes the partial copy.
+ * A failure before step 4 unfreezes the source and removes the partial copy, unless the
+ * directory shows that the switch did commit (its answer was lost): then the move finishes.
+ * When even that cannot be told, both sides stay frozen and the move can be run again.
  */
 import crypto from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
@@ -91,6 +93,7 @@ export async function moveAccount(
     progress('the account was left frozen by an interrupted move; continuing');
   }
   let switched = false;
+  let undecided = false;
   try {
     const data = await src.run('read account', (db) => readAccount(db, account.id));
     if (!data.state) throw new DomainError('CONFLICT', 'account state vanished during the move');
@@ -131,7 +134,22 @@ export async function moveAccount(
       if (!(await dst.blobs.has(h))) throw new DomainError('INTEGRITY', `blob ${h.slice(0, 12)}… missing in ${to}`);
     }
 
-    await directory.switchPartition(actor, account.id, from, to, { messages: counts.messages, blobs: hashes.length, bytes });
+    try {
+      await directory.switchPartition(actor, account.id, from, to, { messages: counts.messages, blobs: hashes.length, bytes });
+    } catch (e) {
+      // The switch may have committed although its answer was lost (a connection dropped
+      // after COMMIT). Removing the copy then would leave the directory pointing at an empty
+      // partition, so look first. When the directory cannot be read either, leave both sides
+      // frozen (writers get UNAVAILABLE, nothing is lost) for the operator to run the move again.
+      let pointsTo: string | null | undefined;
+      try {
+        pointsTo = (await directory.accountById(account.id))?.partition ?? null;
+      } catch {
+        undecided = true;
+        throw e;
+      }
+      if (pointsTo !== to) throw e;
+    }
     switched = true;
     await setStatus(dst, account.id, ['frozen'], 'active');
     progress(`switched ${account.address} to ${to}; removing the data from ${from}`);
@@ -143,7 +161,7 @@ export async function moveAccount(
     });
     return { account: account.address, from, to, rows: counts, blobs: hashes.length, bytes };
   } catch (e) {
-    if (!switched) {
+    if (!switched && !undecided) {
       await dst.tx('remove partial copy', async (trx) => {
         await deleteAccountRows(trx, dst, account.id);
         await trx.deleteFrom('account_state').where('account_id', '=', account.id).where('status', '=', 'frozen').execute();
