@@ -287,6 +287,30 @@ describe.each(ENGINES)('directory on %s', (engine) => {
       expect(accounts).toEqual([]);
     });
 
+    it('GW-DL-1: an account, an alias and a list racing for one address: exactly one wins', async () => {
+      const auditBefore = await auditCount(env);
+      const results = await Promise.allSettled([
+        dir.addAlias(sys, 'race@a.example', ['user@a.example']),
+        dir.addList(sys, { address: 'RACE@a.example', members: ['user@a.example'] }),
+        dir.addAccount(sys, { address: 'race@A.example', password: PW }),
+        dir.addAlias(sys, 'Race@a.example', ['other@a.example']),
+        dir.addList(sys, { address: 'race@a.example', members: ['other@a.example'] }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      for (const r of results) {
+        if (r.status === 'rejected') expect((r.reason as DomainError).code).toBe('ALREADY_EXISTS');
+      }
+      const db = env.app.stores.directory;
+      expect(await db.selectFrom('addresses').select('kind').where('address', '=', 'race@a.example').execute()).toHaveLength(1);
+      const owners = [
+        ...(await db.selectFrom('accounts').select('id').where('address', '=', 'race@a.example').execute()),
+        ...(await db.selectFrom('aliases').select('id').where('address', '=', 'race@a.example').execute()),
+        ...(await db.selectFrom('lists').select('id').where('address', '=', 'race@a.example').execute()),
+      ];
+      expect(owners).toHaveLength(1);
+      expect(await auditCount(env)).toBe(auditBefore + 1);
+    });
+
     it('authenticates: only a correct password of an enabled account succeeds, and both outcomes are audited', async () => {
       const login = await dir.addAccount(sys, { address: 'login@a.example', password: PW });
       await dir.addAccount(sys, { address: 'off@a.example', password: PW });

@@ -48,8 +48,11 @@ async function build(kind: Env['kind'], dataDir: string, s: StoreSettings, drop:
   return {
     kind, dataDir, stores, mail, directory,
     async cleanup() {
-      await stores.close();
-      await drop();
+      try {
+        await stores.close();
+      } finally {
+        await drop();
+      }
     },
   };
 }
@@ -63,7 +66,7 @@ async function postgresEnv(): Promise<Env> {
   const tmp = tempDir('bulwark-move-');
   const dbs = await Promise.all([createTestDatabase('bwmove'), createTestDatabase('bwmove'), createTestDatabase('bwmove')]);
   return build('postgres', tmp.dir, settings(tmp.dir, dbs[0].url, dbs[1].url, dbs[2].url), async () => {
-    for (const d of dbs) await d.drop();
+    await Promise.allSettled(dbs.map((d) => d.drop()));
     tmp.cleanup();
   });
 }
@@ -227,17 +230,20 @@ describe.each([
       }
     })();
 
-    await waitFor('appends before the move', () => acked.length >= 5);
     let duringMove: Promise<unknown> | undefined;
-    const report = await moveAccount(env.stores, env.directory, actor, address, 'p2', (m) => {
-      // While the data is copied the source is frozen: a write there must be refused.
-      if (m.startsWith('copying') && !duringMove) duringMove = env.mail.appendMessage(gina, 'INBOX', msg('during the copy')).catch((e) => e);
-    });
-    expect(report.to).toBe('p2');
-    const atSwitch = acked.length;
-    await waitFor('appends after the move', () => acked.length >= atSwitch + 5);
-    stop = true;
-    await writer;
+    try {
+      await waitFor('appends before the move', () => acked.length >= 5);
+      const report = await moveAccount(env.stores, env.directory, actor, address, 'p2', (m) => {
+        // While the data is copied the source is frozen: a write there must be refused.
+        if (m.startsWith('copying') && !duringMove) duringMove = env.mail.appendMessage(gina, 'INBOX', msg('during the copy')).catch((e) => e);
+      });
+      expect(report.to).toBe('p2');
+      const atSwitch = acked.length;
+      await waitFor('appends after the move', () => acked.length >= atSwitch + 5);
+    } finally {
+      stop = true;
+      await writer;
+    }
 
     expect(duringMove).toBeDefined();
     const refusedDuring = await duringMove;

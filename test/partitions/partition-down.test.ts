@@ -112,8 +112,8 @@ describe('GW-EMG-3: a PostgreSQL partition down affects only its accounts', () =
 
   afterAll(async () => {
     await proxy.stop();
-    await stores?.close();
-    for (const d of dbs) await d.drop();
+    await stores?.close().catch(() => {});
+    await Promise.allSettled(dbs.map((d) => d.drop()));
     tmp.cleanup();
   });
 

@@ -56,9 +56,8 @@ async function postgresEnv(): Promise<Env> {
   return {
     kind: 'postgres', dataDir: tmp.dir, stores, mail: new MailStore(stores), part: stores.partition('p1'), scratch,
     async cleanup() {
-      await scratch.close();
-      await stores.close();
-      for (const d of dbs) await d.drop();
+      await Promise.allSettled([scratch.close(), stores.close()]);
+      await Promise.allSettled(dbs.map((d) => d.drop()));
       tmp.cleanup();
     },
   };
@@ -206,6 +205,29 @@ describe.each([
     const gone = await caught(env.mail.deleteMessage(a, appended[1].id));
     expect(gone.code).toBe('NOT_FOUND');
     expect((await env.mail.state(a)).modseq).toBe(st.modseq); // a failed change changes nothing
+  });
+
+  it('provisions an account on first use, and never again after its data was purged', async () => {
+    const a = account();
+    // Never provisioned (its partition was down when the account was made): first use does it.
+    const m = await env.mail.appendMessage(a, 'INBOX', body('first use'));
+    expect((await env.mail.listMailboxes(a)).map((x) => x.name)).toEqual(DEFAULT_MAILBOXES.map((x) => x.name));
+    expect((await env.mail.listMessages(a, 'INBOX')).map((x) => x.id)).toEqual([m.id]);
+    const b = account();
+    expect(await env.mail.listMessages(b, 'INBOX')).toEqual([]);
+    expect((await env.mail.state(b)).status).toBe('active');
+
+    await env.mail.purge(a);
+    expect(await count(pdb, 'messages', a.id)).toBe(0);
+    expect(await count(pdb, 'mailboxes', a.id)).toBe(0);
+    expect(await count(pdb, 'changes', a.id)).toBe(0);
+    expect((await refRow(env, m.hash))?.refcount).toBe(0);
+    // A delivery still holding the removed account is refused, not given a fresh mailbox.
+    const e = await caught(env.mail.appendMessage(a, 'INBOX', body('after purge')));
+    expect(e.code).toBe('UNAVAILABLE');
+    expect((await caught(env.mail.listMessages(a, 'INBOX'))).code).toBe('NOT_FOUND');
+    expect(await count(pdb, 'mailboxes', a.id)).toBe(0);
+    expect((await env.mail.state(a)).status).toBe('moved');
   });
 
   it('GW-DOS-3: refuses an append beyond the quota with QUOTA_EXCEEDED and stores nothing', async () => {

@@ -180,8 +180,8 @@ export class Directory {
   async getDomain(actor: Actor, name: string): Promise<DomainInfo & { accounts: number; aliases: number; lists: number }> {
     const d = await this.#stores.dirRun('get domain', (db) => this.#domainRow(db, name));
     if (!canManageDomain(actor, d.id)) throw new DomainError('FORBIDDEN', 'reading a domain needs the admin role or domain-admin of that domain');
-    const count = async (t: 'accounts' | 'aliases' | 'lists') =>
-      Number((await this.#db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).where('domain_id', '=', d.id).executeTakeFirstOrThrow()).n);
+    const count = async (t: 'accounts' | 'aliases' | 'lists') => Number((await this.#stores.dirRun('get domain', (db) =>
+      db.selectFrom(t).select((eb) => eb.fn.countAll<number>().as('n')).where('domain_id', '=', d.id).executeTakeFirstOrThrow())).n);
     return { ...this.#domainInfo(d), accounts: await count('accounts'), aliases: await count('aliases'), lists: await count('lists') };
   }
 

@@ -191,7 +191,11 @@ export class MailStore {
     });
   }
 
-  /** Deletes all of an account's data in its partition (account removal). */
+  /**
+   * Deletes all of an account's data in its partition (account removal). The state row stays
+   * as a 'moved' marker (account ids are never reused), so a delivery still holding the old
+   * account reference is refused instead of provisioning the removed account afresh.
+   */
   async purge(account: AccountRef): Promise<void> {
     const part = this.partitionOf(account);
     await part.tx('purge account', async (trx) => {
@@ -200,6 +204,9 @@ export class MailStore {
       await trx.deleteFrom('mailboxes').where('account_id', '=', account.id).execute();
       await trx.deleteFrom('changes').where('account_id', '=', account.id).execute();
       await trx.deleteFrom('account_state').where('account_id', '=', account.id).execute();
+      await trx.insertInto('account_state').values({
+        account_id: account.id, modseq: 0, next_id: 1, used_bytes: 0, used_messages: 0, status: 'moved', updated_at: Date.now(),
+      }).execute();
     });
   }
 
