@@ -142,7 +142,8 @@ export function registerDirectory(program: Command): void {
     .requiredOption('--to <partition>', 'target partition')
     .action(async (address: string, o: { to: string }, cmd: Command) => withApp(cmd, async (app, actor) => {
       const r = await moveAccount(app.stores, app.directory, actor, address, o.to, (m) => process.stderr.write(`move: ${m}\n`));
-      out(`account ${r.account} moved from ${r.from} to ${r.to}: ${r.rows.messages} messages, ${r.rows.mailboxes} mailboxes, ${r.blobs} blobs (${formatBytes(r.bytes)}) verified`);
+      if (r.resumed) out(`account ${r.account}: finished the interrupted move into ${r.to}${r.from ? ` (old data removed from ${r.from})` : ''}`);
+      else out(`account ${r.account} moved from ${r.from} to ${r.to}: ${r.rows.messages} messages, ${r.rows.mailboxes} mailboxes, ${r.blobs} blobs (${formatBytes(r.bytes)}) verified`);
     }));
 
   // ------------------------------------------------------------ alias

@@ -360,6 +360,14 @@ describe.each(ENGINES)('directory on %s', (engine) => {
       expect(await dir.isLocalDomain('paused.example')).toBe(false);
       const last = (await auditRows(env, 'auth.login.failure')).at(-1)!;
       expect(last).toMatchObject({ object: 'p@paused.example', detail: { protocol: 'smtp', reason: 'disabled' } });
+      // and takes no mail: refused when addressed, skipped inside a list elsewhere
+      await expectCode(dir.expand('p@paused.example'), 'ACCOUNT_DISABLED');
+      await dir.addList(sys, { address: 'with-paused@a.example', members: ['p@paused.example', 'user@a.example'] });
+      const ex = await dir.expand('with-paused@a.example');
+      expect(ex.accounts.map((a) => a.address)).toEqual(['user@a.example']);
+      expect(ex.skipped).toContain('p@paused.example');
+      await dir.updateDomain(sys, 'paused.example', { enabled: true });
+      expect((await dir.expand('p@paused.example')).accounts.map((a) => a.address)).toEqual(['p@paused.example']);
     });
 
     it('a user changes their own password but no one else\'s; the change is audited without the password', async () => {
@@ -526,6 +534,8 @@ describe.each(ENGINES)('directory on %s', (engine) => {
         ['p-members', 'members', 'U1@L.EXAMPLE', true],
         ['p-members', 'members', 'u2@l.example', true], // through the nested list
         ['p-members', 'members', 'friend@outside.example', true], // an external member
+        ['p-members', 'members', 'u1+lists@l.example', true], // a member's subaddress (RFC 5233)
+        ['p-senders', 'senders', 'boss+x@outside.example', true],
         ['p-members', 'members', 'u3@l.example', false],
         ['p-members', 'members', 'stranger@outside.example', false],
         ['p-members', 'members', null, false],

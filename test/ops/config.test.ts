@@ -108,6 +108,9 @@ describe('configuration', () => {
 
   it('GW-INS-1: a placeholder database password is refused', () => {
     expect(errorOf(() => withFile('[store]\nurl = "postgres://bulwark:changeme@127.0.0.1/bulwark"'))).toMatch(/store\.url: the database password is a known placeholder/);
+    expect(errorOf(() => withFile('[store]\nurl = "postgres://bulwark:Password123!x@127.0.0.1/bulwark"'))).toMatch(/known placeholder/);
+    expect(errorOf(() => withFile('[partitions]\nmain = "postgres://bulwark:Xk29aq@db/p"'))).toMatch(/partitions\.main: the database password is shorter than 12/);
+    expect(withFile('[store]\nurl = "postgres://bulwark:8Qz-rT4mWp2vLx9@127.0.0.1/bulwark"').config.store.url).toContain('8Qz');
   });
 
   it('GW-INS-1: generated secrets differ and pass the check', () => {

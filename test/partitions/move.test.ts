@@ -317,6 +317,30 @@ describe.each([
     expect((await snapshot(env, 'p1', jo.id)).state?.status).toBe('moved');
   });
 
+  it('GW-EMG-3: running the move again finishes one interrupted after the switch (target frozen, old rows left)', async () => {
+    const kim = await env.directory.addAccount(actor, { address: 'kim@example.org', password: PASSWORD, partition: 'p1' });
+    const m = await env.mail.appendMessage(kim, 'INBOX', msg('kim'));
+    await moveAccount(env.stores, env.directory, actor, 'kim@example.org', 'p2');
+    // Put both sides back into the state a crash after the switch leaves behind.
+    await env.stores.partition('p2').tx('freeze', (trx) => trx.updateTable('account_state').set({ status: 'frozen' }).where('account_id', '=', kim.id).execute());
+    await env.stores.partition('p1').tx('leftover', async (trx) => {
+      await trx.updateTable('account_state').set({ status: 'frozen' }).where('account_id', '=', kim.id).execute();
+      await trx.insertInto('mailboxes').values({ account_id: kim.id, id: 999, name: 'Leftover', special_use: null, uidvalidity: 1, uidnext: 1, modseq: 1, created_at: 0 }).execute();
+    });
+    const moved = await env.directory.getAccount(actor, 'kim@example.org');
+    await expect(env.mail.appendMessage(moved, 'INBOX', msg('refused while frozen'))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    const r = await moveAccount(env.stores, env.directory, actor, 'kim@example.org', 'p2');
+    expect(r).toMatchObject({ resumed: true, from: 'p1', to: 'p2' });
+    expect((await env.mail.state(moved)).status).toBe('active');
+    expect((await env.mail.listMessages(moved, 'INBOX')).map((x) => x.id)).toEqual([m.id]);
+    await env.mail.appendMessage(moved, 'INBOX', msg('writable again'));
+    const left = await snapshot(env, 'p1', kim.id);
+    expect(left.state?.status).toBe('moved');
+    expect(left.mailboxes).toEqual([]);
+    // nothing to finish now: a plain "already there"
+    expect(isDomainError(await moveAccount(env.stores, env.directory, actor, 'kim@example.org', 'p2').catch((x) => x), 'INVALID_INPUT')).toBe(true);
+  });
+
   it('refuses a move to the same partition or an unknown one with INVALID_INPUT and changes nothing', async () => {
     const hana = await env.directory.addAccount(actor, { address: 'hana@example.org', password: PASSWORD, partition: 'p1' });
     const m = await env.mail.appendMessage(hana, 'INBOX', msg('stays'));

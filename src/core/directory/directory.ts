@@ -18,7 +18,7 @@ import type { Stores } from '../../store/stores.ts';
 import type { DirectoryDB, DirRow } from '../../store/schema.ts';
 import { appendAudit, type AuditEvent } from '../../security/audit.ts';
 import { checkPasswordStrength, hashPassword, verifyPassword } from '../../security/passwords.ts';
-import { displayAddress, displayDomain, normaliseAddress, normaliseDomain, parseAddress } from '../../lib/address.ts';
+import { displayAddress, displayDomain, normaliseAddress, normaliseDomain, parseAddress, stripSubaddress } from '../../lib/address.ts';
 import {
   actorLabel, canManageAccount, canManageDomain, hasPrivilegedRole, isAdmin, parseRoles, requireAccountManager, requireAdmin, requireDomainAdmin,
   type Actor, type Role,
@@ -695,11 +695,13 @@ export class Directory {
     const seen = new Set<string>();
     const db = this.#db;
     let recipients = 0;
-    let localDomains: Set<string> | undefined;
-    const isLocal = async (domain: string) => {
-      localDomains ??= new Set((await db.selectFrom('domains').select('name').execute()).map((d) => d.name));
-      return localDomains.has(domain);
+    let localDomains: Map<string, boolean> | undefined;
+    /** undefined: not ours; true/false: ours, enabled or not. */
+    const domainEnabled = async (domain: string) => {
+      localDomains ??= new Map((await db.selectFrom('domains').select(['name', 'enabled']).execute()).map((d) => [d.name, d.enabled === 1]));
+      return localDomains.get(domain);
     };
+    const isLocal = async (domain: string) => (await domainEnabled(domain)) !== undefined;
     const addRecipient = () => {
       if (++recipients > maxExpansion) throw new DomainError('LIMIT_EXCEEDED', `${displayAddress(address)} expands to more than ${maxExpansion} recipients`);
     };
@@ -720,6 +722,12 @@ export class Directory {
         }
         addRecipient();
         external.add(addr);
+        return;
+      }
+      if ((await domainEnabled(domainOf(hit.address))) === false) {
+        // A disabled domain takes no mail: refused when addressed, skipped inside a list.
+        if (top) throw new DomainError('ACCOUNT_DISABLED', `domain ${displayDomain(domainOf(hit.address))} is disabled`);
+        skipped.push(addr);
         return;
       }
       if (hit.address !== addr) {
@@ -782,18 +790,22 @@ export class Directory {
     }
     const deny = (why: string) => new DomainError('FORBIDDEN', `${displayAddress(list.address)} accepts posts only ${why}`);
     if (!s) throw deny('from identified senders');
+    // alice+lists@example.org posts as alice@example.org (RFC 5233 subaddress).
+    const parsed = parseAddress(s);
+    const base = stripSubaddress(parsed);
+    const ids = base ? [s, `${base.local}@${base.domain}`] : [s];
     if (list.postPolicy === 'domain') {
       if (domainOf(s) !== domainOf(list.address)) throw deny(`from its own domain ${displayDomain(domainOf(list.address))}`);
       return;
     }
     if (list.postPolicy === 'senders') {
-      if (!list.senders.includes(s)) throw deny('from named senders');
+      if (!ids.some((x) => list.senders.includes(x))) throw deny('from named senders');
       return;
     }
     // members: a direct member, or an account reached through the list's expansion.
-    if (list.members.includes(s)) return;
+    if (ids.some((x) => list.members.includes(x))) return;
     const inner = await this.expand(list.address, {});
-    if (inner.external.includes(s) || inner.accounts.some((a) => a.address === s)) return;
+    if (ids.some((x) => inner.external.includes(x) || inner.accounts.some((a) => a.address === x))) return;
     throw deny('from its members');
   }
 

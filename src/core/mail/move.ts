@@ -34,6 +34,8 @@ export interface MoveReport {
   rows: Record<string, number>;
   blobs: number;
   bytes: number;
+  /** True when this run finished an earlier, interrupted move. */
+  resumed?: boolean;
 }
 
 async function readAccount(db: Kysely<PartitionDB> | Transaction<PartitionDB>, accountId: number) {
@@ -71,6 +73,36 @@ async function setStatus(part: Partition, accountId: number, from: string[], to:
   });
 }
 
+/**
+ * A move that failed after the directory switch (while unfreezing the target or cleaning the
+ * source) left the account frozen in its new partition. Running the move again finishes it:
+ * the target is unfrozen and any other partition still holding the account's rows is
+ * cleaned. Returns null when there was nothing to finish.
+ */
+async function finishInterruptedMove(stores: Stores, account: AccountInfo, progress: (msg: string) => void): Promise<MoveReport | null> {
+  const dst = stores.partition(account.partition);
+  const st = await dst.run('read state', (db) => db.selectFrom('account_state').select('status').where('account_id', '=', account.id).executeTakeFirst());
+  if (st?.status !== 'frozen') return null;
+  progress(`finishing an interrupted move of ${account.address} into ${account.partition}`);
+  await setStatus(dst, account.id, ['frozen'], 'active');
+  let from = '';
+  for (const p of stores.partitions.values()) {
+    if (p.name === account.partition) continue;
+    await p.open();
+    if (p.engine === dst.engine) continue;
+    const left = await p.run('read state', (db) => db.selectFrom('account_state').select('status').where('account_id', '=', account.id).executeTakeFirst());
+    if (!left || left.status === 'moved') continue;
+    from = p.name;
+    progress(`removing the account's old data from ${p.name}`);
+    await p.tx('delete moved account', async (trx) => {
+      await deleteAccountRows(trx, p, account.id);
+      await trx.updateTable('account_state').set({ status: 'moved', used_bytes: 0, used_messages: 0, updated_at: Date.now() })
+        .where('account_id', '=', account.id).execute();
+    });
+  }
+  return { account: account.address, from, to: account.partition, rows: {}, blobs: 0, bytes: 0, resumed: true };
+}
+
 export async function moveAccount(
   stores: Stores, directory: Directory, actor: Actor, address: string, to: string,
   progress: (msg: string) => void = () => {},
@@ -79,7 +111,11 @@ export async function moveAccount(
   const account: AccountInfo = await directory.getAccount(actor, address);
   const from = account.partition;
   if (!stores.partitions.has(to)) throw invalid(`partition "${to}" is not configured; known: ${[...stores.partitions.keys()].join(', ')}`);
-  if (from === to) throw invalid(`${account.address} is already in partition ${to}`);
+  if (from === to) {
+    const resumed = await finishInterruptedMove(stores, account, progress);
+    if (resumed) return resumed;
+    throw invalid(`${account.address} is already in partition ${to}`);
+  }
   const src = stores.partition(from);
   const dst = stores.partition(to);
   await src.open();

@@ -66,8 +66,11 @@ const storeUrl = z.string().superRefine((s, ctx) => {
     try {
       const u = new URL(s);
       const pw = decodeURIComponent(u.password);
-      if (pw && KNOWN_PLACEHOLDERS.includes(pw.toLowerCase()))
+      const low = pw.toLowerCase();
+      if (pw && KNOWN_PLACEHOLDERS.some((p) => low.includes(p)))
         ctx.addIssue({ code: 'custom', message: 'the database password is a known placeholder' });
+      else if (pw && pw.length < 12)
+        ctx.addIssue({ code: 'custom', message: 'the database password is shorter than 12 characters' });
     } catch {
       ctx.addIssue({ code: 'custom', message: 'is not a valid postgres:// URL' });
     }
