@@ -24,7 +24,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { writeDurably } from '../../store/blob/index.ts';
+import { fsyncDir, writeDurably } from '../../lib/durable.ts';
 import { DomainError } from '../../core/errors.ts';
 
 export const BACKUP_FORMAT = 'bulwark-backup/1';
@@ -141,15 +141,6 @@ export function entryPath(root: string, rel: string): string {
   const p = path.resolve(root, ...rel.split('/'));
   if (!p.startsWith(path.resolve(root) + path.sep)) throw new DomainError('INVALID_INPUT', `backup path ${rel} leaves the backup directory`);
   return p;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fd = await fsp.open(dir, 'r');
-  try {
-    await fd.sync();
-  } finally {
-    await fd.close();
-  }
 }
 
 /** A file being written into the backup; hashes and counts as it goes. */
