@@ -42,10 +42,16 @@ export function isConflictDbError(e: any): boolean {
 }
 
 /** Wraps an engine error; DomainErrors pass through untouched. */
+/** SQLITE_CORRUPT (11) and SQLITE_NOTADB (26): the file is damaged or not a database. */
+export function isCorruptionError(e: any): boolean {
+  return e?.code === 'ERR_SQLITE_ERROR' && [11, 26].includes(Number(e.errcode ?? -1) & 0xff);
+}
+
 export function mapDbError(e: unknown, what: string): unknown {
   if (e instanceof DomainError) return e;
   if (isConflictDbError(e)) return new DomainError('CONFLICT', what, { cause: e });
   if (isTemporaryDbError(e)) return new DomainError('UNAVAILABLE', what, { cause: e });
   if (isUniqueViolation(e)) return new DomainError('ALREADY_EXISTS', what, { cause: e });
+  if (isCorruptionError(e)) return new DomainError('INTEGRITY', `${what}: ${(e as Error).message}`, { cause: e });
   return e;
 }
