@@ -11,8 +11,8 @@ const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
   const local = path.join(root, 'node_modules', 'node', 'bin', 'node');
-  if (existsSync(local) && !process.env.BULWARK_REEXEC) {
-    const r = spawnSync(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, BULWARK_REEXEC: '1' } });
+  if (existsSync(local) && !process.env._BULWARK_REEXEC) {
+    const r = spawnSync(local, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, _BULWARK_REEXEC: '1' } });
     process.exit(r.status ?? 1);
   }
   process.stderr.write(`bulwark: needs Node.js 24 or newer (this is ${process.version}); run "npm ci" first, which installs it locally\n`);

@@ -43,6 +43,7 @@ export function registerOps(program: Command): void {
       const log = createLogger({ level: config.log.level });
       process.on('unhandledRejection', (err) => log.error({ err }, 'process.unhandled_rejection'));
       process.on('uncaughtException', (err) => log.error({ err }, 'process.uncaught_exception'));
+      if (process.getuid?.() === 0) process.stderr.write('warning: running as root; run bulwark as an unprivileged user (see docs/admin-guide.md)\n');
       const running = await startServer(dataDir, { log, print: (l) => process.stderr.write(`${l}\n`) });
       const accounts = await running.app.directory.partitionCounts();
       if (Object.values(accounts).every((n) => n === 0)) process.stderr.write(`${firstAccountHint(dataDir)}\n`);
@@ -154,12 +155,13 @@ export function registerOps(program: Command): void {
     });
 
   program.command('restore <dir>').description('restore a backup into an empty data directory (given with --data)')
-    .action(async (dir: string, _o, cmd: Command) => {
+    .option('--keep-urls', 'restore into the PostgreSQL/SQLite databases named in the backed-up configuration (they must be empty) instead of an embedded SQLite layout')
+    .action(async (dir: string, o: { keepUrls?: boolean }, cmd: Command) => {
       const opts = cmd.optsWithGlobals() as { data?: string };
       if (!opts.data) throw new DomainError('INVALID_INPUT', 'restore needs the new location: bulwark restore DIR --data NEWDIR');
       const dataDir = dataDirOf(cmd);
       const { restoreBackup } = await import('../ops/backup/restore.ts');
-      await restoreBackup({ src: dir, dataDir, progress: progressPrinter(true) });
+      await restoreBackup({ src: dir, dataDir, keepUrls: !!o.keepUrls, progress: progressPrinter(true) });
       // Keys are not part of a backup (GW-BAK-1: they go to a separately protected artefact).
       const { config } = loadConfig(dataDir, process.env, { requireFile: true });
       const cert = dataPath(dataDir, config.tls.cert);

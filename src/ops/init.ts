@@ -37,7 +37,8 @@ export async function initInstallation(opts: { dataDir: string; domain?: string;
   }
   const domain = opts.domain === undefined ? undefined : normaliseDomain(opts.domain);
   const hostname = opts.hostname ?? (domain ? `mail.${domain}` : os.hostname() || 'localhost');
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o750 });
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dataDir, 0o700);
   const text = renderConfig({ server: { hostname, secret: generateSecret() } });
   fs.writeFileSync(configFile, text, { mode: 0o600, flag: 'wx' });
   try {

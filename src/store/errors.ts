@@ -8,7 +8,9 @@
  */
 import { DomainError } from '../core/errors.ts';
 
-const PG_TEMPORARY_CLASSES = ['08', '53', '57', '58']; // connection, resources, operator intervention, system
+// connection, invalid authorization, unknown database, resources, operator intervention, system:
+// an operator fixes them and the same call then works, so senders should retry.
+const PG_TEMPORARY_CLASSES = ['08', '28', '3D', '53', '57', '58'];
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
 
 export function isTemporaryDbError(e: any): boolean {

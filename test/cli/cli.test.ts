@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bulwark } from '../harness/cli.ts';
+import { BIN, bulwark, cleanEnv } from '../harness/cli.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 const tmp = tempDir();
@@ -77,6 +77,19 @@ describe('bulwark config check and serve refuse bad configuration', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/server\.secret: the secret is a known placeholder/);
     expect(r.stderr).not.toMatch(/listening/);
+  });
+});
+
+describe('bulwark on an older system Node', () => {
+  it('hands over to the Node 24 that npm ci installed, and works', async () => {
+    // The system node (v20 on these machines): bin/bulwark.js re-executes itself on Node 24.
+    const system = (process.env.PATH ?? '').split(path.delimiter).filter((p) => !p.includes('node_modules'))
+      .map((p) => path.join(p, 'node')).find((p) => fs.existsSync(p)) ?? process.execPath;
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(system, [BIN, '--data', dir('i1'), 'domain', 'list', '--json'], { env: cleanEnv(), encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout).map((d: { name: string }) => d.name)).toEqual(['example.org']);
   });
 });
 

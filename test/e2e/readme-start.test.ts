@@ -76,6 +76,7 @@ describe('README start command (end to end)', () => {
     expect(stderr).toMatch(/No accounts yet/);
     expect(addresses.http).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(fs.statSync(path.join(data, 'bulwark.toml')).mode & 0o077).toBe(0);
+    expect(fs.statSync(data).mode & 0o077).toBe(0);
     expect(fs.readFileSync(path.join(data, 'bulwark.toml'), 'utf8')).toMatch(/^secret = "[A-Za-z0-9_-]{43}"$/m);
 
     const live = await getHttp(`${addresses.http}/healthz`);

@@ -110,6 +110,8 @@ describe('configuration', () => {
     expect(errorOf(() => withFile('[store]\nurl = "postgres://bulwark:changeme@127.0.0.1/bulwark"'))).toMatch(/store\.url: the database password is a known placeholder/);
     expect(errorOf(() => withFile('[store]\nurl = "postgres://bulwark:Password123!x@127.0.0.1/bulwark"'))).toMatch(/known placeholder/);
     expect(errorOf(() => withFile('[partitions]\nmain = "postgres://bulwark:Xk29aq@db/p"'))).toMatch(/partitions\.main: the database password is shorter than 12/);
+    expect(errorOf(() => withFile('[store]\nurl = "postgres://127.0.0.1:5432/bulwark"'))).toMatch(/store\.url: needs a user name/);
+    expect(errorOf(() => withFile('[store]\nurl = "postgres://bulwark@127.0.0.1:5432"'))).toMatch(/store\.url: needs a database name/);
     expect(withFile('[store]\nurl = "postgres://bulwark:8Qz-rT4mWp2vLx9@127.0.0.1/bulwark"').config.store.url).toContain('8Qz');
   });
 

@@ -65,6 +65,8 @@ const storeUrl = z.string().superRefine((s, ctx) => {
   if (/^postgres(ql)?:\/\//.test(s)) {
     try {
       const u = new URL(s);
+      if (!u.username) ctx.addIssue({ code: 'custom', message: 'needs a user name: postgres://USER@host:port/database' });
+      if (u.pathname.length <= 1) ctx.addIssue({ code: 'custom', message: 'needs a database name: postgres://USER@host:port/database' });
       const pw = decodeURIComponent(u.password);
       const low = pw.toLowerCase();
       if (pw && KNOWN_PLACEHOLDERS.some((p) => low.includes(p)))
