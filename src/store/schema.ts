@@ -83,6 +83,12 @@ export interface PartitionDB {
     flags: string; // JSON array
     internal_date: number;
     modseq: number;
+    subject: string | null;
+    from_addr: string | null;
+    to_addr: string | null;
+    sent_date: number | null;
+    message_id: string | null;
+    has_attachment: Generated<number>;
   };
   /** The change log: one row per change, destroy rows are the tombstones. */
   changes: {
@@ -92,7 +98,7 @@ export interface PartitionDB {
     object_id: number;
     op: 'create' | 'update' | 'destroy';
   };
-  blob_refs: { hash: string; size: number; refcount: number; zero_since: number | null };
+  blob_refs: { hash: string; size: number; refcount: number; zero_since: number | null; meta: string | null };
   blobs: { hash: string; data: Uint8Array };
 }
 

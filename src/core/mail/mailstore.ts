@@ -16,6 +16,7 @@
 import type { Transaction } from 'kysely';
 import type { Stores, Partition } from '../../store/stores.ts';
 import type { PartitionDB } from '../../store/schema.ts';
+import type { BlobRef } from '../../store/blob/index.ts';
 import { DomainError, invalid } from '../errors.ts';
 
 export interface AccountRef {
@@ -32,6 +33,37 @@ export const DEFAULT_MAILBOXES: { name: string; specialUse: string | null }[] = 
   { name: 'Trash', specialUse: '\\Trash' },
   { name: 'Archive', specialUse: '\\Archive' },
 ];
+
+/** What delivery parsed once, stored with the message so listings never re-parse. */
+export interface MessageMeta {
+  subject: string | null;
+  from: string | null;
+  to: string | null;
+  sentDate: number | null;
+  messageId: string | null;
+  hasAttachment: boolean;
+  /** The MIME structure (JSON-able), kept once per distinct body. */
+  structure?: unknown;
+}
+
+export interface NewMessage {
+  account: AccountRef;
+  mailbox: string;
+  data: Uint8Array;
+  flags?: string[];
+  internalDate?: number;
+  meta?: MessageMeta;
+}
+
+export interface StoredMessage {
+  accountId: number;
+  id: number;
+  uid: number;
+  mailboxId: number;
+  modseq: number;
+  hash: string;
+  size: number;
+}
 
 export interface Change {
   modseq: number;
@@ -120,37 +152,81 @@ export class MailStore {
   }
 
   /** Stores one message; returns once it is committed durably. */
-  async appendMessage(account: AccountRef, mailbox: string, data: Uint8Array, opts: { flags?: string[]; internalDate?: number; maxSize?: number } = {}) {
-    if (!(data instanceof Uint8Array) || data.byteLength === 0) throw invalid('message is empty');
-    if (opts.maxSize && data.byteLength > opts.maxSize) throw new DomainError('LIMIT_EXCEEDED', `message of ${data.byteLength} bytes exceeds the limit of ${opts.maxSize}`);
-    const flags = [...new Set(opts.flags ?? [])];
-    for (const f of flags) if (!/^\\?[!-~]{1,64}$/.test(f) || /[(){%*"\\\]]/.test(f.slice(1))) throw invalid(`flag ${JSON.stringify(f)} is not valid`);
-    const part = this.partitionOf(account);
-    // Check quota before writing any bytes; checked again inside the transaction.
-    const pre = await part.run('read usage', (db) => db.selectFrom('account_state').select('used_bytes').where('account_id', '=', account.id).executeTakeFirst());
-    if (!pre) await this.provision(account);
-    const used = pre?.used_bytes ?? 0;
-    if (account.quota_bytes > 0 && used + data.byteLength > account.quota_bytes) throw new DomainError('QUOTA_EXCEEDED', `${used} of ${account.quota_bytes} bytes used`);
+  async appendMessage(account: AccountRef, mailbox: string, data: Uint8Array, opts: { flags?: string[]; internalDate?: number; maxSize?: number; meta?: MessageMeta } = {}): Promise<StoredMessage> {
+    if (opts.maxSize && data?.byteLength > opts.maxSize) throw new DomainError('LIMIT_EXCEEDED', `message of ${data.byteLength} bytes exceeds the limit of ${opts.maxSize}`);
+    const [r] = await this.storeBatch([{ account, mailbox, data, flags: opts.flags, internalDate: opts.internalDate, meta: opts.meta }]);
+    return r;
+  }
+
+  /**
+   * Stores several messages of one partition in ONE transaction: all commit durably together
+   * or none does. The delivery pipeline uses it for all recipients of a message that share a
+   * partition (and, later, for group commit across messages). Quota is checked per account,
+   * counting what the batch itself adds.
+   */
+  async storeBatch(items: NewMessage[]): Promise<StoredMessage[]> {
+    if (items.length === 0) return [];
+    const part = this.partitionOf(items[0].account);
+    for (const it of items) {
+      if (it.account.partition !== part.name) throw invalid('a batch must stay within one partition');
+      if (!(it.data instanceof Uint8Array) || it.data.byteLength === 0) throw invalid('message is empty');
+      for (const f of it.flags ?? []) if (!/^\\?[!-~]{1,64}$/.test(f) || /[(){%*"\\\]]/.test(f.slice(1))) throw invalid(`flag ${JSON.stringify(f)} is not valid`);
+    }
+    // Quota before writing any bytes; checked again inside the transaction.
+    const adding = new Map<number, { account: AccountRef; bytes: number }>();
+    for (const it of items) {
+      const a = adding.get(it.account.id) ?? { account: it.account, bytes: 0 };
+      a.bytes += it.data.byteLength;
+      adding.set(it.account.id, a);
+    }
+    for (const { account, bytes } of adding.values()) {
+      const pre = await part.run('read usage', (db) => db.selectFrom('account_state').select('used_bytes').where('account_id', '=', account.id).executeTakeFirst());
+      if (!pre) await this.provision(account);
+      const used = pre?.used_bytes ?? 0;
+      if (account.quota_bytes > 0 && used + bytes > account.quota_bytes) throw new DomainError('QUOTA_EXCEEDED', `${used} of ${account.quota_bytes} bytes used`);
+    }
     await part.open();
-    const ref = await part.blobs.prepare(data);
-    return part.tx('append message', async (trx) => {
-      const { modseq, firstId: id } = await beginChange(trx, account.id, 1);
-      const st = await trx.selectFrom('account_state').select('used_bytes').where('account_id', '=', account.id).executeTakeFirstOrThrow();
-      if (account.quota_bytes > 0 && st.used_bytes + ref.size > account.quota_bytes) {
-        throw new DomainError('QUOTA_EXCEEDED', `${st.used_bytes} of ${account.quota_bytes} bytes used`);
+    // Blob bytes are durable before the transaction; one body shared by many recipients is
+    // hashed and written once.
+    const refs = new Map<Uint8Array, BlobRef>();
+    for (const it of items) {
+      if (refs.has(it.data)) continue;
+      const ref = await part.blobs.prepare(it.data);
+      if (it.meta?.structure !== undefined) ref.meta = JSON.stringify(it.meta.structure);
+      refs.set(it.data, ref);
+    }
+    return part.tx('store messages', async (trx) => {
+      const out: StoredMessage[] = [];
+      const checked = new Set<number>();
+      for (const it of items) {
+        const account = it.account;
+        const ref = refs.get(it.data)!;
+        const { modseq, firstId: id } = await beginChange(trx, account.id, 1);
+        if (!checked.has(account.id)) {
+          checked.add(account.id);
+          const st = await trx.selectFrom('account_state').select('used_bytes').where('account_id', '=', account.id).executeTakeFirstOrThrow();
+          const bytes = adding.get(account.id)!.bytes;
+          if (account.quota_bytes > 0 && st.used_bytes + bytes > account.quota_bytes) {
+            throw new DomainError('QUOTA_EXCEEDED', `${st.used_bytes} of ${account.quota_bytes} bytes used`);
+          }
+        }
+        const mb = await this.#mailbox(trx, account.id, it.mailbox);
+        await trx.updateTable('mailboxes').set({ uidnext: mb.uidnext + 1, modseq }).where('account_id', '=', account.id).where('id', '=', mb.id).execute();
+        const m = it.meta;
+        await trx.insertInto('messages').values({
+          account_id: account.id, id, mailbox_id: mb.id, uid: mb.uidnext, blob_hash: ref.hash, size: ref.size,
+          flags: JSON.stringify([...new Set(it.flags ?? [])]), internal_date: it.internalDate ?? Date.now(), modseq,
+          subject: m?.subject ?? null, from_addr: m?.from ?? null, to_addr: m?.to ?? null, sent_date: m?.sentDate ?? null,
+          message_id: m?.messageId ?? null, has_attachment: m?.hasAttachment ? 1 : 0,
+        }).execute();
+        await part.blobs.addRef(trx, ref);
+        await trx.updateTable('account_state')
+          .set((eb) => ({ used_bytes: eb('used_bytes', '+', ref.size), used_messages: eb('used_messages', '+', 1) }))
+          .where('account_id', '=', account.id).execute();
+        await logChange(trx, account.id, modseq, 'message', id, 'create');
+        out.push({ accountId: account.id, id, uid: mb.uidnext, mailboxId: mb.id, modseq, hash: ref.hash, size: ref.size });
       }
-      const mb = await this.#mailbox(trx, account.id, mailbox);
-      await trx.updateTable('mailboxes').set({ uidnext: mb.uidnext + 1, modseq }).where('account_id', '=', account.id).where('id', '=', mb.id).execute();
-      await trx.insertInto('messages').values({
-        account_id: account.id, id, mailbox_id: mb.id, uid: mb.uidnext, blob_hash: ref.hash, size: ref.size,
-        flags: JSON.stringify(flags), internal_date: opts.internalDate ?? Date.now(), modseq,
-      }).execute();
-      await part.blobs.addRef(trx, ref);
-      await trx.updateTable('account_state')
-        .set((eb) => ({ used_bytes: eb('used_bytes', '+', ref.size), used_messages: eb('used_messages', '+', 1) }))
-        .where('account_id', '=', account.id).execute();
-      await logChange(trx, account.id, modseq, 'message', id, 'create');
-      return { id, uid: mb.uidnext, mailboxId: mb.id, modseq, hash: ref.hash, size: ref.size };
+      return out;
     });
   }
 

@@ -36,6 +36,8 @@ export interface BlobRef {
   size: number;
   /** Kept only for the database backend, which writes the bytes inside the transaction. */
   data?: Uint8Array;
+  /** The parsed structure of the body (JSON), kept once per distinct body. */
+  meta?: string;
 }
 
 export interface BlobStore {
@@ -55,8 +57,12 @@ export interface BlobStore {
 }
 
 async function addRefRow(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
-  await trx.insertInto('blob_refs').values({ hash: ref.hash, size: ref.size, refcount: 1, zero_since: null })
-    .onConflict((oc) => oc.column('hash').doUpdateSet({ refcount: sql`blob_refs.refcount + 1`, zero_since: null }))
+  await trx.insertInto('blob_refs').values({ hash: ref.hash, size: ref.size, refcount: 1, zero_since: null, meta: ref.meta ?? null })
+    .onConflict((oc) => oc.column('hash').doUpdateSet({
+      refcount: sql`blob_refs.refcount + 1`,
+      zero_since: null,
+      meta: sql`coalesce(blob_refs.meta, excluded.meta)`,
+    }))
     .execute();
 }
 

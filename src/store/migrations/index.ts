@@ -157,6 +157,18 @@ function partitionMigrations(kind: EngineKind): Record<string, Migration> {
           .execute();
       },
     },
+    // Parsed at delivery, once: the fields listings sort and search on live on the message;
+    // the MIME structure (for ENVELOPE/BODYSTRUCTURE) lives once per distinct body.
+    '0002_message_meta': {
+      async up(db: Kysely<any>) {
+        for (const [col, type] of [['subject', 'text'], ['from_addr', 'text'], ['to_addr', 'text'], ['sent_date', 'bigint'], ['message_id', 'text']] as const) {
+          await db.schema.alterTable('messages').addColumn(col, type).execute();
+        }
+        await db.schema.alterTable('messages').addColumn('has_attachment', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+        await db.schema.alterTable('blob_refs').addColumn('meta', 'text').execute();
+        await db.schema.createIndex('messages_mailbox_date').on('messages').columns(['account_id', 'mailbox_id', 'internal_date']).execute();
+      },
+    },
   };
 }
 
