@@ -9,6 +9,10 @@ import { Stores, storeSettings } from './store/stores.ts';
 import { MailStore } from './core/mail/mailstore.ts';
 import { Directory } from './core/directory/directory.ts';
 import { silentLogger } from './ops/log.ts';
+import { ChangeBus } from './core/changes/bus.ts';
+import { DeliveryPipeline } from './core/mail/delivery/pipeline.ts';
+import { Reception } from './core/mail/reception.ts';
+import { AuthThrottle } from './security/auth-throttle.ts';
 
 export interface App {
   config: Config;
@@ -18,6 +22,9 @@ export interface App {
   stores: Stores;
   mail: MailStore;
   directory: Directory;
+  bus: ChangeBus;
+  reception: Reception;
+  throttle: AuthThrottle;
   close(): Promise<void>;
 }
 
@@ -38,6 +45,13 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
   const stores = await Stores.open(storeSettings(loaded.config, dataDir, log), { migrate: opts.migrate });
   const mail = new MailStore(stores);
   const directory = new Directory(stores, mail, directoryOptions(loaded.config));
+  const bus = new ChangeBus();
+  const pipeline = new DeliveryPipeline({
+    mail, bus, log,
+    hooks: { contentChecks: [], filters: [] },
+    hostname: loaded.config.server.hostname,
+    maxMessageSize: loaded.config.limits.max_message_size,
+  });
   return {
     config: loaded.config,
     dataDir,
@@ -46,6 +60,9 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     stores,
     mail,
     directory,
+    bus,
+    reception: new Reception(directory, mail, pipeline),
+    throttle: new AuthThrottle(),
     close: () => stores.close(),
   };
 }

@@ -9,6 +9,8 @@ export const ERROR_CODES = {
   NOT_FOUND: { temporary: false, http: 404, text: 'no such object' },
   ALREADY_EXISTS: { temporary: false, http: 409, text: 'the object exists already' },
   FORBIDDEN: { temporary: false, http: 403, text: 'the actor may not do this' },
+  RELAY_DENIED: { temporary: false, http: 403, text: 'relaying denied: the domain is not served here' },
+  SENDER_DENIED: { temporary: false, http: 403, text: 'the sender address is not one this account may use' },
   AUTH_FAILED: { temporary: false, http: 401, text: 'authentication failed' },
   ACCOUNT_DISABLED: { temporary: false, http: 403, text: 'the account is disabled' },
   QUOTA_EXCEEDED: { temporary: true, http: 507, text: 'the storage quota is exhausted' },

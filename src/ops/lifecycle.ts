@@ -11,6 +11,9 @@
  * stores cleanly (SQLite checkpoints its WAL on close).
  */
 import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { ConnectionLimiter, SmtpListener } from '../protocols/smtp/server.ts';
+import type { SmtpSettings } from '../protocols/smtp/session.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { loadConfig, dataPath } from './config/load.ts';
@@ -22,7 +25,7 @@ import { buildHttpServer, type HealthSource } from '../protocols/http/server.ts'
 import { DomainError } from '../core/errors.ts';
 
 /** Services in the order they start (and the reverse of the order they stop). */
-export const LISTENER_ORDER = ['http', 'https'] as const;
+export const LISTENER_ORDER = ['http', 'https', 'smtp', 'submission', 'submissions'] as const;
 export type ListenerName = (typeof LISTENER_ORDER)[number];
 
 export interface Listening {
@@ -57,6 +60,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
   const app = await openApp(dataDir, { loaded, log });
   let stopping = false;
   const servers: { name: ListenerName; server: FastifyInstance }[] = [];
+  const smtpListeners: SmtpListener[] = [];
   try {
     await app.stores.directoryEngine.quickCheck();
     log.info({ store: app.stores.directoryEngine.label }, 'store.ready');
@@ -66,7 +70,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
     }
     for (const f of failed) print(`warning: partition ${f.name} is unavailable (${f.error}); its accounts get temporary errors until it is back`);
 
-    const needTls = config.listen.https !== '';
+    const needTls = (['https', 'smtp', 'submission', 'submissions'] as const).some((n) => config.listen[n] !== '');
     const tls = needTls ? loadTls(dataPath(dataDir, config.tls.cert), dataPath(dataDir, config.tls.key)) : undefined;
     if (tls?.selfSigned) print(`note: the TLS certificate is self-signed (${tls.subject}); replace tls.cert and tls.key with a real one`);
 
@@ -86,11 +90,44 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       },
     };
 
+    const secureContext = tls ? createSecureContext({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }) : undefined;
+    const limiter = new ConnectionLimiter(config.smtp.max_connections, config.smtp.max_connections_per_ip);
+    const smtpSettings = (mode: 'mx' | 'submission'): SmtpSettings => ({
+      hostname: config.server.hostname,
+      mode,
+      maxMessageSize: config.limits.max_message_size,
+      maxRecipients: config.smtp.max_recipients,
+      maxErrors: config.smtp.max_errors,
+      maxLine: config.smtp.max_line,
+      commandTimeoutMs: config.smtp.command_timeout_seconds * 1000,
+      dataTimeoutMs: config.smtp.data_timeout_seconds * 1000,
+      quotaPermanent: config.smtp.quota_reply === 'permanent',
+      requireTls: config.smtp.require_tls,
+      revealClient: config.smtp.reveal_client_on_submission,
+      secureContext,
+    });
+    const smtpDeps = { reception: app.reception, throttle: app.throttle, stores: app.stores };
+
     const listening: Listening[] = [];
     for (const name of LISTENER_ORDER) {
       const value = config.listen[name];
       if (!value) continue;
       const { host, port } = parseListen(value);
+      if (name === 'smtp' || name === 'submission' || name === 'submissions') {
+        const listener = new SmtpListener({
+          settings: smtpSettings(name === 'smtp' ? 'mx' : 'submission'),
+          deps: { ...smtpDeps, log: log.child({ listener: name }) },
+          limiter,
+          implicitTls: name === 'submissions' ? secureContext : undefined,
+        });
+        const addr = await listener.listen(host, port);
+        smtpListeners.push(listener);
+        const l = { name, host: addr.address, port: addr.port, url: formatUrl(name === 'submissions' ? 'smtps' : 'smtp', addr.address, addr.port) };
+        listening.push(l);
+        log.info({ listener: name, address: l.url }, 'listen');
+        print(`listening: ${name} ${l.url}`);
+        continue;
+      }
       const server = buildHttpServer({
         health,
         log: log.child({ proto: name }),
@@ -118,7 +155,10 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
         await firstMaintenance;
         log.info({ reason }, 'service.stopping');
         const graceMs = config.server.shutdown_grace_seconds * 1000;
-        const closing = Promise.allSettled([...servers].reverse().map((s) => s.server.close()));
+        const closing = Promise.allSettled([
+          ...[...smtpListeners].reverse().map((l) => l.close(graceMs)),
+          ...[...servers].reverse().map((s) => s.server.close()),
+        ]);
         let timer: NodeJS.Timeout | undefined;
         const timedOut = await Promise.race([
           closing.then(() => false),
@@ -138,7 +178,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
     };
     return { app, listening, stop };
   } catch (e) {
-    await Promise.allSettled(servers.map((s) => s.server.close()));
+    await Promise.allSettled([...servers.map((s) => s.server.close()), ...smtpListeners.map((l) => l.close(0))]);
     await app.close();
     throw e;
   }

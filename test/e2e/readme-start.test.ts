@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ROOT, bulwark, cleanEnv } from '../harness/cli.ts';
+import { LOOPBACK_LISTENERS, ROOT, bulwark, cleanEnv } from '../harness/cli.ts';
 import { tempDir } from '../harness/tmp.ts';
 
 function readmeCommand(kind: 'start' | 'test'): string {
@@ -54,7 +54,7 @@ describe('README start command (end to end)', () => {
   it('starts on a fresh data directory, serves health, takes a CLI-made account and stops on SIGTERM (GW-INS-1)', async () => {
     // npm ci has run already (this suite runs under it); the rest is the README's `npm start`,
     // with the data directory and ports moved aside so parallel test files do not collide.
-    const env = cleanEnv({ BULWARK_DATA: data, BULWARK_LISTEN_HTTP: '127.0.0.1:0', BULWARK_LISTEN_HTTPS: '127.0.0.1:0' });
+    const env = cleanEnv({ BULWARK_DATA: data, ...LOOPBACK_LISTENERS });
     child = spawn('npm', ['start'], { cwd: ROOT, env, detached: true });
     let stderr = '';
     let stdout = '';

@@ -8,6 +8,15 @@ export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const BIN = path.join(ROOT, 'bin/bulwark.js');
 export const NODE = process.execPath;
 
+/** Every listener on loopback with a port the kernel picks, so test servers never collide. */
+export const LOOPBACK_LISTENERS: Record<string, string> = {
+  BULWARK_LISTEN_HTTP: '127.0.0.1:0',
+  BULWARK_LISTEN_HTTPS: '127.0.0.1:0',
+  BULWARK_LISTEN_SMTP: '127.0.0.1:0',
+  BULWARK_LISTEN_SUBMISSION: '127.0.0.1:0',
+  BULWARK_LISTEN_SUBMISSIONS: '127.0.0.1:0',
+};
+
 export interface CliResult {
   code: number;
   stdout: string;

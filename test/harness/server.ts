@@ -3,7 +3,7 @@
  * reads the addresses it prints.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { BIN, NODE, ROOT, cleanEnv } from './cli.ts';
+import { BIN, LOOPBACK_LISTENERS, NODE, ROOT, cleanEnv } from './cli.ts';
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -17,7 +17,7 @@ export interface ServerProcess {
 export async function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   const child = spawn(NODE, [BIN, '--data', dataDir, 'serve'], {
     cwd: ROOT,
-    env: cleanEnv({ BULWARK_LISTEN_HTTP: '127.0.0.1:0', BULWARK_LISTEN_HTTPS: '127.0.0.1:0', ...env }),
+    env: cleanEnv({ ...LOOPBACK_LISTENERS, ...env }),
   });
   let out = '';
   let err = '';

@@ -13,9 +13,10 @@ import { silentLogger } from '../../src/ops/log.ts';
 import { readAudit } from '../../src/security/audit.ts';
 import { Stores } from '../../src/store/stores.ts';
 import { tempDir } from '../harness/tmp.ts';
+import { LOOPBACK_LISTENERS } from '../harness/cli.ts';
 import { DomainError } from '../../src/core/errors.ts';
 
-const env = { BULWARK_LISTEN_HTTP: '127.0.0.1:0', BULWARK_LISTEN_HTTPS: '127.0.0.1:0', BULWARK_SERVER_SHUTDOWN_GRACE_SECONDS: '1' };
+const env = { ...LOOPBACK_LISTENERS, BULWARK_SERVER_SHUTDOWN_GRACE_SECONDS: '1' };
 
 describe('server lifecycle', () => {
   const tmp = tempDir();
@@ -34,8 +35,8 @@ describe('server lifecycle', () => {
   it('listens in the fixed order, and stop cuts an unfinished request after the grace and refuses new connections', async () => {
     const lines: string[] = [];
     const s = await startServer(data, { env, log: silentLogger(), print: (l) => lines.push(l) });
-    expect(s.listening.map((l) => l.name)).toEqual(['http', 'https']);
-    expect(lines.filter((l) => l.startsWith('listening: ')).map((l) => l.split(' ')[1])).toEqual(['http', 'https']);
+    expect(s.listening.map((l) => l.name)).toEqual([...LISTENER_ORDER]);
+    expect(lines.filter((l) => l.startsWith('listening: ')).map((l) => l.split(' ')[1])).toEqual([...LISTENER_ORDER]);
     const { port } = s.listening[0];
     // An in-flight request: headers not finished.
     const sock = net.connect(port, '127.0.0.1');

@@ -97,6 +97,12 @@ export const configSchema = z.strictObject({
       .describe('Plain HTTP: health (/healthz, /readyz) and, later, the admin API. Loopback by default.'),
     https: listenAddress.default('0.0.0.0:8443')
       .describe('HTTPS: health now; DAV, JMAP and the web client as they arrive.'),
+    smtp: listenAddress.default('0.0.0.0:2525')
+      .describe('SMTP reception (MX), STARTTLS offered. Port 25 in production (see the admin guide for binding it without root).'),
+    submission: listenAddress.default('0.0.0.0:5587')
+      .describe('Message submission (RFC 6409) with STARTTLS required before AUTH. Port 587 in production.'),
+    submissions: listenAddress.default('0.0.0.0:5465')
+      .describe('Message submission over implicit TLS (RFC 8314). Port 465 in production.'),
   }).prefault({}).describe('One "host:port" per service; "" turns a listener off. Override with BULWARK_LISTEN_<SERVICE>.'),
   tls: z.strictObject({
     cert: z.string().min(1).default('tls/cert.pem').describe('PEM certificate chain (relative to the data directory).'),
@@ -136,6 +142,21 @@ export const configSchema = z.strictObject({
     max_list_depth: int(1, 32).default(8).describe('How deeply distribution lists may nest before expansion stops.'),
     max_expansion: int(1, 1_000_000).default(10_000).describe('Most recipients one address may expand to.'),
   }).prefault({}).describe('Limits against denial of service (GW-DOS-*); all on by default.'),
+  smtp: z.strictObject({
+    max_recipients: int(1, 100_000).default(100).describe('Recipients per message; more get 452 4.5.3.'),
+    max_connections: int(1, 1_000_000).default(1000).describe('Concurrent SMTP connections in total (all SMTP listeners); more get 421 4.7.0.'),
+    max_connections_per_ip: int(1, 100_000).default(20).describe('Concurrent SMTP connections per client address.'),
+    max_errors: int(1, 1000).default(10).describe('Protocol errors a session may make before it is disconnected with 421.'),
+    command_timeout_seconds: int(1, 3600).default(300).describe('How long a session may wait before its next command (RFC 5321 §4.5.3.2: at least 5 minutes).'),
+    data_timeout_seconds: int(1, 3600).default(180).describe('How long the message data may stall between two chunks.'),
+    max_line: int(512, 65536).default(2048).describe('Longest command line, CRLF included.'),
+    quota_reply: z.enum(['temporary', 'permanent']).default('temporary')
+      .describe('Over quota: temporary (452 4.2.2, the sender retries) or permanent (552 5.2.2).'),
+    require_tls: bool().default(false)
+      .describe('Refuse mail on the MX listener before STARTTLS (APP.5.3.A2). Off by default: servers that cannot do TLS would lose mail; the self-check reports it.'),
+    reveal_client_on_submission: bool().default(false)
+      .describe('Whether the Received header of submitted mail shows the client address and HELO name.'),
+  }).prefault({}).describe('SMTP reception and submission limits (GW-DOS-1, GW-DOS-4).'),
   auth: z.strictObject({
     require_tls: bool().default(true).describe('Refuse authentication on connections without TLS.'),
   }).prefault({}).describe('Authentication.'),

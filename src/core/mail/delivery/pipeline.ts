@@ -1,0 +1,158 @@
+/**
+ * The delivery pipeline: one path for every new message, whatever brought it. The order of
+ * the stages is written here, in STAGES, and nowhere else:
+ *
+ *   limits -> parse -> authenticate -> content checks -> per-recipient filters -> store -> announce
+ *
+ * Each stage is small; hooks (anti-virus, Sieve, SPF/DKIM/DMARC) plug in through
+ * DeliveryHooks without the pipeline knowing them.
+ *
+ * Invariants:
+ * - A stage before "store" that refuses throws a DomainError and nothing is stored.
+ * - "store" writes all recipients that share a partition in one transaction; a recipient
+ *   whose partition fails gets a temporary error, the others are stored. The caller (SMTP)
+ *   turns results into replies; nothing is acknowledged before "store" returned.
+ * - "announce" runs after the commit (commit, then broadcast).
+ */
+import type { Logger } from 'pino';
+import type { MailStore, NewMessage } from '../mailstore.ts';
+import type { ChangeBus } from '../../changes/bus.ts';
+import { DomainError, isDomainError } from '../../errors.ts';
+import { messageMeta } from './meta.ts';
+import { receivedHeader, returnPathHeader } from './trace.ts';
+import type { DeliveryContext, DeliveryHooks, DeliveryRequest, DeliveryResult, RecipientResult } from './types.ts';
+
+export interface PipelineDeps {
+  mail: MailStore;
+  bus: ChangeBus;
+  hooks: DeliveryHooks;
+  log: Logger;
+  hostname: string;
+  maxMessageSize: number;
+}
+
+type Stage = (ctx: DeliveryContext, deps: PipelineDeps) => Promise<void>;
+
+/** Refuses what is too large before anything else looks at it (GW-DOS-1). */
+const limits: Stage = async (ctx, deps) => {
+  if (ctx.req.raw.byteLength > deps.maxMessageSize) {
+    throw new DomainError('LIMIT_EXCEEDED', `message of ${ctx.req.raw.byteLength} bytes exceeds the limit of ${deps.maxMessageSize}`);
+  }
+  if (ctx.req.recipients.length === 0) throw new DomainError('INVALID_INPUT', 'no recipients');
+};
+
+/** Parses once; the result is stored with the message so listings never re-parse. */
+const parse: Stage = async (ctx) => {
+  ctx.meta = messageMeta(ctx.req.raw);
+};
+
+const authenticate: Stage = async (ctx, deps) => {
+  if (!deps.hooks.authenticate) return;
+  const r = await deps.hooks.authenticate(ctx);
+  if (r) ctx.authResults = r;
+};
+
+const content: Stage = async (ctx, deps) => {
+  for (const c of deps.hooks.contentChecks) await c.check(ctx);
+};
+
+const filters: Stage = async (ctx, deps) => {
+  for (const r of ctx.req.recipients) {
+    const d = { mailbox: 'INBOX', flags: [] as string[], discard: false };
+    for (const f of deps.hooks.filters) await f.apply(ctx, r, d);
+    ctx.decisions.set(r.address, d);
+  }
+};
+
+const store: Stage = async (ctx, deps) => {
+  const { req } = ctx;
+  const head = [returnPathHeader(req.from), receivedHeader(req, deps.hostname)];
+  if (ctx.authResults) head.push(`Authentication-Results: ${ctx.authResults}`);
+  const prefix = Buffer.from(head.join('\r\n') + '\r\n', 'utf8');
+  const data = Buffer.concat([prefix, req.raw]);
+  const structure = ctx.meta?.structure as { offset: number } | undefined;
+  if (structure) structure.offset = prefix.byteLength;
+  // One entry per account (an account reached through two addresses gets one copy).
+  const seen = new Set<number>();
+  const byPartition = new Map<string, { item: NewMessage; address: string }[]>();
+  for (const r of req.recipients) {
+    const d = ctx.decisions.get(r.address)!;
+    if (seen.has(r.account.id)) continue;
+    seen.add(r.account.id);
+    if (d.discard) {
+      deps.log.info({ id: req.id, recipient: r.address }, 'delivery.discarded');
+      ctx.results.push({ address: r.address, accountId: r.account.id, status: 'discarded' });
+      continue;
+    }
+    const list = byPartition.get(r.account.partition) ?? [];
+    list.push({ address: r.address, item: { account: r.account, mailbox: d.mailbox, data, flags: d.flags, internalDate: req.receivedAt, meta: ctx.meta } });
+    byPartition.set(r.account.partition, list);
+  }
+  await Promise.all([...byPartition.values()].map(async (group) => {
+    try {
+      const stored = await deps.mail.storeBatch(group.map((g) => g.item));
+      group.forEach((g, i) => ctx.results.push({ address: g.address, accountId: g.item.account.id, status: 'stored', stored: stored[i], mailbox: g.item.mailbox }));
+    } catch (e) {
+      // A batch failing on one account's quota: retry the others alone, so one full
+      // mailbox does not refuse the message for everyone in the partition.
+      if (group.length > 1 && isDomainError(e, 'QUOTA_EXCEEDED')) {
+        for (const g of group) {
+          try {
+            const [s] = await deps.mail.storeBatch([g.item]);
+            ctx.results.push({ address: g.address, accountId: g.item.account.id, status: 'stored', stored: s, mailbox: g.item.mailbox });
+          } catch (e2) {
+            ctx.results.push({ address: g.address, accountId: g.item.account.id, status: 'failed', error: asDomainError(e2) });
+          }
+        }
+        return;
+      }
+      for (const g of group) ctx.results.push({ address: g.address, accountId: g.item.account.id, status: 'failed', error: asDomainError(e) });
+    }
+  }));
+};
+
+const announce: Stage = async (ctx, deps) => {
+  for (const r of ctx.results) {
+    if (r.status === 'stored' && r.stored) deps.bus.emit({ accountId: r.accountId, modseq: r.stored.modseq, kinds: ['message'] });
+  }
+};
+
+function asDomainError(e: unknown): DomainError {
+  if (e instanceof DomainError) return e;
+  return new DomainError('INTERNAL', 'delivery failed', { cause: e });
+}
+
+/** The order, in one place. */
+export const STAGES: readonly [string, Stage][] = [
+  ['limits', limits],
+  ['parse', parse],
+  ['authenticate', authenticate],
+  ['content', content],
+  ['filters', filters],
+  ['store', store],
+  ['announce', announce],
+];
+
+export class DeliveryPipeline {
+  readonly #deps: PipelineDeps;
+  constructor(deps: PipelineDeps) {
+    this.#deps = deps;
+  }
+
+  async deliver(req: DeliveryRequest): Promise<DeliveryResult> {
+    const ctx: DeliveryContext = { req, prepend: [], decisions: new Map(), results: [] };
+    for (const [name, stage] of STAGES) {
+      try {
+        await stage(ctx, this.#deps);
+      } catch (e) {
+        this.#deps.log.info({ id: req.id, stage: name, err: (e as Error).message }, 'delivery.refused');
+        throw e instanceof DomainError ? e : new DomainError('INTERNAL', `delivery failed in ${name}`, { cause: e });
+      }
+    }
+    const failed = ctx.results.filter((r) => r.status === 'failed');
+    this.#deps.log.info({ id: req.id, size: req.raw.byteLength, stored: ctx.results.length - failed.length, failed: failed.length }, 'delivery.done');
+    return { id: req.id, size: req.raw.byteLength, recipients: ctx.results };
+  }
+}
+
+export type { RecipientResult };

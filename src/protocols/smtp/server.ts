@@ -1,0 +1,98 @@
+/**
+ * SMTP listeners: reception (MX, STARTTLS offered), submission (STARTTLS required before
+ * AUTH) and submissions (implicit TLS, RFC 8314). Connection limits — total and per client
+ * address, shared by all SMTP listeners — are checked before a session exists (GW-DOS-4).
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import { SmtpSession, type SmtpDeps, type SmtpSettings } from './session.ts';
+
+export class ConnectionLimiter {
+  #total = 0;
+  readonly #perIp = new Map<string, number>();
+  readonly max: number;
+  readonly maxPerIp: number;
+  constructor(max: number, maxPerIp: number) {
+    this.max = max;
+    this.maxPerIp = maxPerIp;
+  }
+  /** Takes a slot, or says why not. */
+  acquire(ip: string): string | null {
+    if (this.#total >= this.max) return 'Too many connections';
+    const n = this.#perIp.get(ip) ?? 0;
+    if (n >= this.maxPerIp) return 'Too many connections from your address';
+    this.#total++;
+    this.#perIp.set(ip, n + 1);
+    return null;
+  }
+  release(ip: string): void {
+    this.#total--;
+    const n = (this.#perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.#perIp.delete(ip);
+    else this.#perIp.set(ip, n);
+  }
+  get total(): number {
+    return this.#total;
+  }
+}
+
+export class SmtpListener {
+  readonly server: net.Server;
+  readonly #sessions = new Set<SmtpSession>();
+  readonly #log: Logger;
+
+  constructor(opts: { settings: SmtpSettings; deps: SmtpDeps; limiter: ConnectionLimiter; implicitTls?: tls.SecureContext }) {
+    this.#log = opts.deps.log;
+    const onSocket = (socket: net.Socket) => {
+      const ip = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+      const refused = opts.limiter.acquire(ip);
+      if (refused) {
+        this.#log.info({ remote: ip, reason: refused }, 'smtp.connection_refused');
+        SmtpSession.refuse(socket, opts.settings.hostname, refused);
+        return;
+      }
+      socket.setNoDelay(true);
+      const session = new SmtpSession(socket, opts.settings, opts.deps);
+      this.#sessions.add(session);
+      socket.once('close', () => {
+        opts.limiter.release(ip);
+        this.#sessions.delete(session);
+      });
+      session.start();
+    };
+    if (opts.implicitTls) {
+      this.server = tls.createServer({ secureContext: opts.implicitTls, minVersion: 'TLSv1.2' }, onSocket);
+      this.server.on('tlsClientError', (err, socket) => {
+        this.#log.debug({ err: err.message, remote: socket.remoteAddress }, 'smtp.tls_error');
+        socket.destroy();
+      });
+    } else {
+      this.server = net.createServer(onSocket);
+    }
+    this.server.on('error', (err) => this.#log.error({ err }, 'smtp.listener_error'));
+  }
+
+  listen(host: string, port: number): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host, port }, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  /**
+   * Stops accepting; idle sessions get 421 at once, sessions in the middle of a message
+   * finish it (and get 421 after their reply) or are cut when the grace period ends.
+   */
+  async close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((res) => this.server.close(() => res()));
+    for (const s of this.#sessions) s.shutdown();
+    const deadline = Date.now() + graceMs;
+    while ([...this.#sessions].some((s) => !s.closed) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    for (const s of this.#sessions) s.destroy();
+    await closed;
+  }
+}

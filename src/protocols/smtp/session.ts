@@ -1,0 +1,545 @@
+/**
+ * One SMTP session, for reception (MX) and submission: turns the events of SmtpInput into
+ * calls on core (Reception) and core results into replies with enhanced status codes.
+ *
+ * Invariants:
+ * - Commands are handled one at a time, in order (PIPELINING, RFC 2920), and every reply is
+ *   written in the order of its command.
+ * - 250 after the data is sent only when the pipeline has committed the message for every
+ *   accepted recipient (DESIGN.md: nothing acknowledged before it is durable).
+ * - A bare CR or LF anywhere ends the session with 521 (no SMTP smuggling); bytes a client
+ *   pipelined after STARTTLS are discarded (RFC 3207 §4.2).
+ * - Authentication only over TLS; the reply to a failed login never says why.
+ * - Core errors map to replies in one place, replyFor().
+ */
+import crypto from 'node:crypto';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import { SmtpInput, type InputEvent } from './input.ts';
+import { SmtpSyntaxError, formatReply, parseCommand, type MailParams, type RcptParams, type SmtpCommand } from './parser.ts';
+import type { Reception } from '../../core/mail/reception.ts';
+import type { AccountInfo } from '../../core/directory/directory.ts';
+import type { DeliveryRecipient } from '../../core/mail/delivery/types.ts';
+import { DomainError } from '../../core/errors.ts';
+import type { AuthThrottle } from '../../security/auth-throttle.ts';
+import { recordAudit } from '../../security/audit.ts';
+import type { Stores } from '../../store/stores.ts';
+
+export type SmtpMode = 'mx' | 'submission';
+
+export interface SmtpSettings {
+  hostname: string;
+  mode: SmtpMode;
+  maxMessageSize: number;
+  maxRecipients: number;
+  maxErrors: number;
+  maxLine: number;
+  commandTimeoutMs: number;
+  dataTimeoutMs: number;
+  quotaPermanent: boolean;
+  requireTls: boolean;
+  revealClient: boolean;
+  /** TLS context for STARTTLS; undefined when there is no certificate. */
+  secureContext?: tls.SecureContext;
+}
+
+export interface SmtpDeps {
+  reception: Reception;
+  throttle: AuthThrottle;
+  stores: Stores;
+  log: Logger;
+}
+
+interface Reply {
+  code: number;
+  enhanced: string | null;
+  text: string | string[];
+}
+
+const r = (code: number, enhanced: string | null, text: string | string[]): Reply => ({ code, enhanced, text });
+
+/** The one place where core errors become SMTP replies (RFC 3463 codes). */
+export function replyFor(e: unknown, where: 'rcpt' | 'data' | 'mail', quotaPermanent = false): Reply {
+  if (e instanceof SmtpSyntaxError) return r(e.reply, e.enhanced, e.message);
+  if (!(e instanceof DomainError)) return r(451, '4.3.0', 'Temporary local problem; try again later');
+  switch (e.code) {
+    case 'INVALID_INPUT':
+      return where === 'rcpt' ? r(501, '5.1.3', 'Bad recipient address syntax') : r(501, '5.1.7', 'Bad sender address syntax');
+    case 'RELAY_DENIED':
+      return r(550, '5.7.1', 'Relaying denied');
+    case 'NOT_FOUND':
+      return r(550, '5.1.1', 'No such recipient here');
+    case 'ACCOUNT_DISABLED':
+      return r(550, '5.2.1', 'Mailbox disabled');
+    case 'FORBIDDEN':
+      return r(550, '5.7.1', e.detail || 'Not authorised');
+    case 'SENDER_DENIED':
+      return r(553, '5.7.1', 'Sender address not owned by the authenticated account');
+    case 'LOOP_DETECTED':
+      return r(550, '5.4.6', 'Routing loop detected');
+    case 'LIMIT_EXCEEDED':
+      return where === 'rcpt' ? r(452, '4.5.3', 'Too many recipients') : r(552, '5.3.4', 'Message too big for system');
+    case 'QUOTA_EXCEEDED':
+      return quotaPermanent ? r(552, '5.2.2', 'Mailbox full') : r(452, '4.2.2', 'Mailbox full; try again later');
+    default:
+      return e.temporary ? r(451, '4.3.0', 'Temporary local problem; try again later') : r(554, '5.3.0', 'Transaction failed');
+  }
+}
+
+interface Transaction {
+  from: string;
+  params: MailParams;
+  recipients: DeliveryRecipient[];
+  /** RCPT addresses accepted (for the count limit and the Received "for"). */
+  accepted: string[];
+  rcptParams: Map<string, RcptParams>;
+}
+
+export class SmtpSession {
+  readonly id = crypto.randomBytes(6).toString('hex');
+  #socket: net.Socket | tls.TLSSocket;
+  readonly #s: SmtpSettings;
+  readonly #d: SmtpDeps;
+  readonly #log: Logger;
+  readonly #input: SmtpInput;
+  readonly #remote: string;
+  #tls: boolean;
+  #helo: string | null = null;
+  #esmtp = false;
+  #account: AccountInfo | null = null;
+  #tx: Transaction | null = null;
+  #errors = 0;
+  #queue: InputEvent[] = [];
+  #busy = false;
+  #closed = false;
+  #timer: NodeJS.Timeout | undefined;
+  #inData = false;
+  #stopping = false;
+  /** A multi-step AUTH waiting for the client's next line. */
+  #authStep: ((line: string) => Promise<void>) | null = null;
+
+  constructor(socket: net.Socket | tls.TLSSocket, settings: SmtpSettings, deps: SmtpDeps) {
+    this.#socket = socket;
+    this.#s = settings;
+    this.#d = deps;
+    this.#remote = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
+    this.#tls = socket instanceof tls.TLSSocket;
+    this.#log = deps.log.child({ cid: this.id, proto: settings.mode === 'mx' ? 'smtp' : 'submission', remote: this.#remote });
+    this.#input = new SmtpInput({ maxLine: settings.maxLine });
+    this.#attach(socket);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  start(): void {
+    this.#log.debug('smtp.connect');
+    this.#send(r(220, null, `${this.#s.hostname} ESMTP Bulwark`));
+    this.#arm(this.#s.commandTimeoutMs);
+  }
+
+  /** Refuses a connection over a limit, before any session state exists. */
+  static refuse(socket: net.Socket, hostname: string, why: string): void {
+    socket.on('error', () => {});
+    socket.end(formatReply(421, '4.7.0', `${hostname} ${why}; try again later`));
+  }
+
+  /**
+   * Server shutdown: an idle session gets 421 now; one that is receiving or delivering a
+   * message finishes that first (the listener cuts it when the grace period ends).
+   */
+  shutdown(): void {
+    if (this.#closed) return;
+    this.#stopping = true;
+    if (!this.#busy && !this.#inData) this.#goodbye();
+  }
+
+  #goodbye(): void {
+    this.#send(r(421, '4.3.2', `${this.#s.hostname} Service shutting down`));
+    this.#close();
+  }
+
+  /** Hard close when the grace period is over. */
+  destroy(): void {
+    if (!this.#closed) this.#close();
+    this.#socket.destroy();
+  }
+
+  #attach(socket: net.Socket | tls.TLSSocket): void {
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) => this.#log.debug({ err: err.message }, 'smtp.socket_error'));
+    socket.on('close', () => this.#close());
+  }
+
+  #arm(ms: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#log.info({ ms }, 'smtp.timeout');
+      this.#send(r(421, '4.4.2', `${this.#s.hostname} Timeout; closing connection`));
+      this.#close();
+    }, ms);
+    this.#timer.unref();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#closed) return;
+    this.#arm(this.#inData ? this.#s.dataTimeoutMs : this.#s.commandTimeoutMs);
+    this.#queue.push(...this.#input.push(chunk));
+    // Bounded memory: a client that floods commands waits until they are answered.
+    if (this.#queue.length > 200) this.#socket.pause();
+    void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      while (!this.#closed) {
+        let ev = this.#queue.shift();
+        if (!ev) {
+          // The input may hold bytes after a DATA/STARTTLS line until we said go on.
+          const more = this.#input.push(Buffer.alloc(0));
+          if (more.length === 0) break;
+          this.#queue.push(...more);
+          ev = this.#queue.shift()!;
+        }
+        await this.#handle(ev);
+      }
+    } catch (e) {
+      this.#log.error({ err: e }, 'smtp.session_error');
+      this.#send(r(421, '4.3.0', `${this.#s.hostname} Internal error; closing connection`));
+      this.#close();
+    } finally {
+      this.#busy = false;
+      if (this.#stopping && !this.#inData && !this.#closed) this.#goodbye();
+      if (!this.#closed && this.#socket.isPaused() && this.#queue.length === 0) this.#socket.resume();
+    }
+  }
+
+  #send(reply: Reply): void {
+    if (this.#closed || this.#socket.destroyed) return;
+    this.#socket.write(formatReply(reply.code, reply.enhanced, reply.text));
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#queue = [];
+    this.#socket.end();
+    this.#socket.destroySoon?.();
+    setTimeout(() => this.#socket.destroy(), 2000).unref();
+    this.#log.debug('smtp.close');
+  }
+
+  /** Counts a client error; too many end the session (GW-DOS-4). */
+  #error(reply: Reply): void {
+    this.#send(reply);
+    if (++this.#errors >= this.#s.maxErrors) {
+      this.#log.info({ errors: this.#errors }, 'smtp.too_many_errors');
+      this.#send(r(421, '4.7.0', `${this.#s.hostname} Too many errors; closing connection`));
+      this.#close();
+    }
+  }
+
+  async #handle(ev: InputEvent): Promise<void> {
+    switch (ev.type) {
+      case 'error':
+        return this.#inputError(ev.reason);
+      case 'data':
+        this.#inData = false;
+        this.#arm(this.#s.commandTimeoutMs);
+        return this.#endOfData(ev.body, ev.size, ev.oversize);
+      case 'bdat':
+        return this.#error(r(503, '5.5.1', 'BDAT not expected'));
+      case 'line':
+        if (this.#authStep) {
+          const step = this.#authStep;
+          this.#authStep = null;
+          return step(ev.line);
+        }
+        return this.#command(ev.line);
+    }
+  }
+
+  #inputError(reason: 'bare-lf' | 'bare-cr' | 'line-too-long' | 'bad-utf8' | 'nul'): void {
+    if (reason === 'bare-lf' || reason === 'bare-cr') {
+      // Like Postfix's smtpd_forbid_bare_newline: only <CR><LF> ends a line; anything else
+      // could smuggle a second message past a front end that reads lines differently.
+      this.#log.info({ reason }, 'smtp.bare_newline');
+      this.#send(r(521, '5.5.2', `Syntax error: bare <${reason === 'bare-lf' ? 'LF' : 'CR'}> received; lines must end with <CR><LF>`));
+      this.#close();
+      return;
+    }
+    if (reason === 'line-too-long') return this.#error(r(500, '5.5.6', 'Line too long'));
+    return this.#error(r(500, '5.5.2', reason === 'nul' ? 'NUL character in command' : 'Invalid UTF-8 in command'));
+  }
+
+  async #command(line: string): Promise<void> {
+    let cmd: SmtpCommand;
+    try {
+      cmd = parseCommand(line, { smtputf8: true });
+    } catch (e) {
+      if (e instanceof SmtpSyntaxError) {
+        this.#log.debug({ err: e.message }, 'smtp.syntax_error');
+        return this.#error(r(e.reply, e.enhanced, e.message));
+      }
+      throw e;
+    }
+    switch (cmd.verb) {
+      case 'EHLO':
+      case 'HELO':
+        return this.#ehlo(cmd.verb, cmd.domain);
+      case 'STARTTLS':
+        return this.#starttls();
+      case 'AUTH':
+        return this.#auth(cmd.mechanism, cmd.initial);
+      case 'MAIL':
+        return this.#mail(cmd.from, cmd.params);
+      case 'RCPT':
+        return this.#rcpt(cmd.to, cmd.params);
+      case 'DATA':
+        return this.#data();
+      case 'BDAT':
+        // CHUNKING is not advertised; read and drop the chunk so it is not taken for commands.
+        this.#input.expectBdat(cmd.size, cmd.last, 0);
+        return this.#error(r(502, '5.5.1', 'BDAT not implemented; use DATA'));
+      case 'RSET':
+        this.#tx = null;
+        return this.#send(r(250, '2.0.0', 'Ok'));
+      case 'NOOP':
+        return this.#send(r(250, '2.0.0', 'Ok'));
+      case 'QUIT':
+        this.#send(r(221, '2.0.0', `${this.#s.hostname} Bye`));
+        return this.#close();
+      case 'VRFY':
+        // RFC 5321 §3.5.3: 252 when the server will not verify; we never reveal who exists.
+        return this.#send(r(252, '2.5.0', 'Cannot VRFY user, but will accept message and attempt delivery'));
+      case 'EXPN':
+        return this.#send(r(502, '5.5.1', 'EXPN disabled'));
+      case 'HELP':
+        return this.#send(r(214, '2.0.0', 'See RFC 5321'));
+    }
+  }
+
+  #capabilities(): string[] {
+    const caps = [`${this.#s.hostname} Hello ${this.#helo ?? ''}`.trim()];
+    caps.push('PIPELINING', `SIZE ${this.#s.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'DSN');
+    if (!this.#tls && this.#s.secureContext) caps.push('STARTTLS');
+    if (this.#s.mode === 'submission' && this.#tls) caps.push('AUTH PLAIN LOGIN');
+    return caps;
+  }
+
+  #ehlo(verb: 'EHLO' | 'HELO', domain: string): void {
+    this.#helo = domain;
+    this.#esmtp = verb === 'EHLO';
+    this.#tx = null;
+    if (verb === 'HELO') return this.#send(r(250, null, this.#s.hostname));
+    this.#send(r(250, null, this.#capabilities()));
+  }
+
+  #starttls(): void {
+    if (this.#tls) return this.#error(r(503, '5.5.1', 'TLS already active'));
+    if (!this.#s.secureContext) return this.#error(r(454, '4.7.0', 'TLS not available'));
+    // RFC 3207 §4.2: anything the client sent after STARTTLS, before the handshake, is discarded.
+    if (this.#input.pending() || this.#queue.length > 0) this.#log.info('smtp.starttls_pipelined_input_dropped');
+    this.#queue = [];
+    this.#input.reset();
+    this.#send(r(220, '2.0.0', 'Ready to start TLS'));
+    const plain = this.#socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.#s.secureContext, minVersion: 'TLSv1.2' } as tls.TLSSocketOptions);
+    this.#socket = secure;
+    this.#tls = true;
+    // RFC 3207 §4.2: the server MUST discard prior knowledge from the client (HELO, AUTH).
+    this.#helo = null;
+    this.#esmtp = false;
+    this.#tx = null;
+    this.#attach(secure);
+    secure.on('secure', () => this.#log.debug({ protocol: secure.getProtocol(), cipher: secure.getCipher()?.name }, 'smtp.tls'));
+    plain.on('close', () => this.#close());
+  }
+
+  #needHelo(): boolean {
+    if (this.#helo) return false;
+    this.#error(r(503, '5.5.1', 'Send EHLO first'));
+    return true;
+  }
+
+  async #auth(mechanism: string, initial: string | undefined): Promise<void> {
+    if (this.#s.mode !== 'submission') return this.#error(r(502, '5.5.1', 'AUTH not offered here; use the submission port'));
+    if (this.#needHelo()) return;
+    if (!this.#tls) return this.#error(r(538, '5.7.11', 'Encryption required for requested authentication mechanism'));
+    if (this.#account) return this.#error(r(503, '5.5.1', 'Already authenticated'));
+    if (this.#tx) return this.#error(r(503, '5.5.1', 'AUTH not allowed during a mail transaction'));
+    const decode = (s: string): string | null => {
+      if (s === '*') return null;
+      if (s === '=') return '';
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s) || s.length % 4 !== 0) return null;
+      return Buffer.from(s, 'base64').toString('utf8');
+    };
+    const cancelled = () => this.#error(r(501, '5.7.0', 'Authentication cancelled or malformed'));
+    if (mechanism === 'PLAIN') {
+      const finish = async (resp: string) => {
+        const text = decode(resp.trim());
+        if (text === null) return cancelled();
+        const [, authcid, passwd] = text.split('\u0000');
+        if (authcid === undefined || passwd === undefined) return cancelled();
+        return this.#login(authcid, passwd);
+      };
+      if (initial !== undefined) return finish(initial);
+      this.#authStep = finish;
+      return this.#send(r(334, null, ''));
+    }
+    if (mechanism === 'LOGIN') {
+      const askPassword = (user: string) => {
+        this.#authStep = async (resp) => {
+          const pw = decode(resp.trim());
+          if (pw === null) return cancelled();
+          return this.#login(user, pw);
+        };
+        this.#send(r(334, null, Buffer.from('Password:').toString('base64')));
+      };
+      if (initial !== undefined) {
+        const user = decode(initial);
+        if (user === null) return cancelled();
+        return askPassword(user);
+      }
+      this.#authStep = async (resp) => {
+        const user = decode(resp.trim());
+        if (user === null) return cancelled();
+        askPassword(user);
+      };
+      return this.#send(r(334, null, Buffer.from('Username:').toString('base64')));
+    }
+    return this.#error(r(504, '5.5.4', 'Unrecognized authentication type'));
+  }
+
+  async #login(login: string, password: string): Promise<void> {
+    const t = this.#d.throttle;
+    const delay = t.delayMs(this.#remote);
+    if (delay) await new Promise((res) => setTimeout(res, delay));
+    if (this.#closed) return;
+    let account: AccountInfo | null = null;
+    if (t.isLocked(login, this.#remote)) {
+      // Same answer as a wrong password: the client learns nothing (GW-DOS-5).
+      await recordAudit(this.#d.stores.directory, { event: 'auth.login.failure', actor: login.slice(0, 320), source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission', reason: 'locked' } }).catch(() => {});
+    } else {
+      try {
+        account = await this.#d.reception.directory.authenticate(login, password, { protocol: 'submission', remote: this.#remote });
+      } catch (e) {
+        this.#log.warn({ err: (e as Error).message }, 'smtp.auth_unavailable');
+        return this.#send(r(454, '4.7.0', 'Temporary authentication failure'));
+      }
+    }
+    if (!account) {
+      if (t.failure(login, this.#remote)) {
+        this.#log.info({ login: login.slice(0, 320) }, 'smtp.auth_locked');
+        await recordAudit(this.#d.stores.directory, { event: 'auth.lockout', actor: 'system:throttle', source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission' } }).catch(() => {});
+      }
+      return this.#error(r(535, '5.7.8', 'Authentication credentials invalid'));
+    }
+    t.success(login, this.#remote);
+    this.#account = account;
+    this.#log.info({ account: account.address }, 'smtp.auth');
+    this.#send(r(235, '2.7.0', 'Authentication successful'));
+  }
+
+  async #mail(from: string, params: MailParams): Promise<void> {
+    if (this.#needHelo()) return;
+    if (this.#tx) return this.#error(r(503, '5.5.1', 'Nested MAIL command'));
+    if (this.#s.mode === 'mx' && this.#s.requireTls && !this.#tls) return this.#error(r(530, '5.7.0', 'Must issue a STARTTLS command first'));
+    if (this.#s.mode === 'submission' && !this.#account) return this.#error(r(530, '5.7.0', 'Authentication required'));
+    if (!this.#esmtp && Object.keys(params).length > 0) return this.#error(r(555, '5.5.4', 'MAIL parameters need EHLO'));
+    if (params.size !== undefined && params.size > this.#s.maxMessageSize) {
+      return this.#error(r(552, '5.3.4', `Message size exceeds fixed maximum message size of ${this.#s.maxMessageSize}`));
+    }
+    if (params.body === 'BINARYMIME') return this.#error(r(555, '5.5.4', 'BINARYMIME needs CHUNKING, which is not offered'));
+    if (this.#account && from !== '') {
+      const ok = await this.#d.reception.maySendAs(this.#account, from).catch(() => false);
+      if (!ok) return this.#error(replyFor(new DomainError('SENDER_DENIED'), 'mail'));
+    }
+    this.#tx = { from: from === '' ? '' : from, params, recipients: [], accepted: [], rcptParams: new Map() };
+    this.#send(r(250, '2.1.0', 'Ok'));
+  }
+
+  async #rcpt(to: string, params: RcptParams): Promise<void> {
+    if (!this.#tx) return this.#error(r(503, '5.5.1', 'Need MAIL command first'));
+    if (this.#tx.accepted.length >= this.#s.maxRecipients) return this.#send(r(452, '4.5.3', 'Too many recipients'));
+    try {
+      const addr = to === 'postmaster' ? `postmaster@${this.#s.hostname}` : to;
+      const check = await this.#d.reception.checkRecipient(addr, this.#tx.from, { authenticated: this.#account ?? undefined });
+      if (check.external.length > 0) {
+        // todo(issue 3, point 3): relay through the outbound queue. Until it exists, refuse
+        // temporarily so that nothing is accepted that could not be delivered.
+        this.#log.info({ rcpt: addr, external: check.external.length }, 'smtp.rcpt_external_deferred');
+        return this.#send(r(451, '4.3.2', 'Relaying to external addresses is not available yet; try again later'));
+      }
+      this.#tx.recipients.push(...check.recipients);
+      this.#tx.accepted.push(addr);
+      this.#tx.rcptParams.set(addr, params);
+      this.#send(r(250, '2.1.5', 'Ok'));
+    } catch (e) {
+      const reply = replyFor(e, 'rcpt', this.#s.quotaPermanent);
+      this.#log.info({ rcpt: to.slice(0, 320), code: reply.code, err: (e as Error).message }, 'smtp.rcpt_refused');
+      if (reply.code >= 500) this.#error(reply);
+      else this.#send(reply);
+    }
+  }
+
+  #data(): void {
+    if (!this.#tx) return this.#error(r(503, '5.5.1', 'Need MAIL command first'));
+    if (this.#tx.accepted.length === 0) return this.#error(r(554, '5.5.1', 'No valid recipients'));
+    this.#input.expectData(this.#s.maxMessageSize);
+    this.#inData = true;
+    this.#arm(this.#s.dataTimeoutMs);
+    this.#send(r(354, null, 'End data with <CR><LF>.<CR><LF>'));
+  }
+
+  async #endOfData(body: Buffer, size: number, oversize: boolean): Promise<void> {
+    const tx = this.#tx;
+    this.#tx = null;
+    if (!tx) return this.#error(r(503, '5.5.1', 'No transaction'));
+    if (oversize) {
+      this.#log.info({ size, limit: this.#s.maxMessageSize }, 'smtp.message_too_big');
+      return this.#send(r(552, '5.3.4', `Message size exceeds fixed maximum message size of ${this.#s.maxMessageSize}`));
+    }
+    const id = crypto.randomBytes(8).toString('hex');
+    const secure = this.#socket instanceof tls.TLSSocket ? this.#socket : null;
+    try {
+      const result = await this.#d.reception.deliver({
+        id,
+        raw: body,
+        from: tx.from,
+        recipients: tx.recipients,
+        receivedAt: Date.now(),
+        withProtocol: `${this.#esmtp ? 'ESMTP' : 'SMTP'}${secure ? 'S' : ''}${this.#account ? 'A' : ''}`,
+        source: {
+          protocol: this.#s.mode === 'mx' ? 'smtp' : 'submission',
+          remoteAddress: this.#remote,
+          helo: this.#helo ?? undefined,
+          tls: secure ? { protocol: secure.getProtocol() ?? 'TLS', cipher: secure.getCipher()?.name ?? '' } : undefined,
+          authenticatedAs: this.#account?.address,
+          revealClient: this.#s.mode === 'mx' || this.#s.revealClient,
+        },
+      });
+      const failed = result.recipients.filter((x) => x.status === 'failed');
+      if (failed.length === 0) {
+        this.#log.info({ id, size, recipients: result.recipients.length }, 'smtp.accepted');
+        return this.#send(r(250, '2.0.0', `Ok: queued as ${id}`));
+      }
+      // todo(issue 3, point 3): queue the failed recipients for a later local delivery and
+      // answer 250. Until then a temporary error makes the sender retry the whole message:
+      // the recipients that were stored may then see it twice, but none loses it.
+      this.#log.warn({ id, failed: failed.map((f) => f.error?.code) }, 'smtp.partial_failure');
+      this.#send(replyFor(failed[0].error, 'data', this.#s.quotaPermanent));
+    } catch (e) {
+      const reply = replyFor(e, 'data', this.#s.quotaPermanent);
+      this.#log.info({ id, code: reply.code, err: (e as Error).message }, 'smtp.data_refused');
+      this.#send(reply);
+    }
+  }
+}
