@@ -280,7 +280,8 @@ export class SmtpSession {
   async #command(line: string): Promise<void> {
     let cmd: SmtpCommand;
     try {
-      cmd = parseCommand(line, { smtputf8: true });
+      // RFC 6531 §3.5: UTF-8 in a RCPT path only within a transaction whose MAIL said SMTPUTF8.
+      cmd = parseCommand(line, { smtputf8: !!this.#tx?.params.smtputf8 });
     } catch (e) {
       if (e instanceof SmtpSyntaxError) {
         this.#log.debug({ err: e.message }, 'smtp.syntax_error');
