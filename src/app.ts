@@ -13,6 +13,7 @@ import { ChangeBus } from './core/changes/bus.ts';
 import { DeliveryPipeline } from './core/mail/delivery/pipeline.ts';
 import { Reception } from './core/mail/reception.ts';
 import { AuthThrottle } from './security/auth-throttle.ts';
+import { MailQueue } from './core/mail/queue/queue.ts';
 
 export interface App {
   config: Config;
@@ -24,6 +25,7 @@ export interface App {
   directory: Directory;
   bus: ChangeBus;
   reception: Reception;
+  queue: MailQueue;
   throttle: AuthThrottle;
   close(): Promise<void>;
 }
@@ -52,6 +54,25 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     hostname: loaded.config.server.hostname,
     maxMessageSize: loaded.config.limits.max_message_size,
   });
+  const c = loaded.config;
+  const queue = new MailQueue({
+    stores, log, transport: null,
+    settings: {
+      hostname: c.server.hostname,
+      lifetimeMs: c.queue.lifetime_hours * 3_600_000,
+      delayWarningMs: c.queue.delay_warning_hours > 0 ? c.queue.delay_warning_hours * 3_600_000 : Number.MAX_SAFE_INTEGER,
+      retryMinMs: c.queue.retry_min_seconds * 1000,
+      retryMaxMs: c.queue.retry_max_seconds * 1000,
+      leaseMs: 10 * 60_000,
+      pollMs: c.queue.poll_seconds * 1000,
+    },
+    deliverLocal: (req) => pipeline.deliver(req),
+    accountById: (id) => directory.accountById(id),
+    localAccountFor: async (address) => {
+      const ex = await directory.expand(address).catch(() => null);
+      return ex && ex.accounts.length === 1 && ex.external.length === 0 ? ex.accounts[0].id : null;
+    },
+  });
   return {
     config: loaded.config,
     dataDir,
@@ -61,8 +82,12 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     mail,
     directory,
     bus,
-    reception: new Reception(directory, mail, pipeline),
+    reception: new Reception(directory, mail, pipeline, queue, c.server.hostname),
+    queue,
     throttle: new AuthThrottle(),
-    close: () => stores.close(),
+    close: async () => {
+      await queue.stop();
+      await stores.close();
+    },
   };
 }

@@ -51,6 +51,40 @@ export interface DirectoryDB {
     hash: string;
   };
   audit_head: { id: number; last_id: number; last_hash: string };
+  queue_messages: {
+    id: string;
+    created_at: number;
+    sender: string;
+    body: Uint8Array;
+    size: number;
+    envid: string | null;
+    ret: 'FULL' | 'HDRS' | null;
+    smtputf8: number;
+    origin: 'submission' | 'forward' | 'dsn' | 'local-retry';
+    account_id: number | null;
+    is_dsn: number;
+  };
+  queue_recipients: {
+    queue_id: string;
+    address: string;
+    domain: string;
+    /** Set for a local recipient (delivered through the pipeline, not SMTP). */
+    account_id: number | null;
+    status: 'pending' | 'delivered' | 'failed' | 'held';
+    attempts: number;
+    next_attempt_at: number;
+    last_attempt_at: number | null;
+    last_code: number | null;
+    last_enhanced: string | null;
+    last_error: string | null;
+    remote_mta: string | null;
+    notify: string | null;
+    orcpt: string | null;
+    delay_notified: number;
+    lease_owner: string | null;
+    lease_until: number | null;
+    updated_at: number;
+  };
 }
 
 export interface PartitionDB {

@@ -9,6 +9,47 @@ import type { DeliveryPipeline } from './delivery/pipeline.ts';
 import type { DeliveryRecipient, DeliveryRequest, DeliveryResult } from './delivery/types.ts';
 import { DomainError } from '../errors.ts';
 import { normaliseAddress, parseAddress, stripSubaddress } from '../../lib/address.ts';
+import { parseMessage } from '../../lib/mime/index.ts';
+import type { MailQueue, EnqueueRecipient } from './queue/queue.ts';
+import { receivedHeader } from './delivery/trace.ts';
+
+/** One accepted message as the protocol hands it over at the end of the data. */
+export interface Accepted extends Omit<DeliveryRequest, 'recipients'> {
+  local: DeliveryRecipient[];
+  external: EnqueueRecipient[];
+  /** Notify/ORCPT per local address, for DSNs if a local delivery has to wait in the queue. */
+  localParams?: Map<string, { notify?: string[]; orcpt?: string }>;
+  envid?: string;
+  ret?: 'FULL' | 'HDRS';
+  smtputf8?: boolean;
+  account?: AccountInfo;
+}
+
+/**
+ * Removes Bcc header fields (RFC 5322 §3.6.3) from a submitted message before it goes
+ * anywhere: recipients must not learn who else got a blind copy.
+ */
+export function stripBcc(raw: Buffer): Buffer {
+  const end = raw.indexOf('\r\n\r\n');
+  const headEnd = end < 0 ? raw.length : end + 2;
+  const keep: Buffer[] = [];
+  let pos = 0;
+  let dropping = false;
+  let changed = false;
+  while (pos < headEnd) {
+    let nl = raw.indexOf('\r\n', pos);
+    if (nl < 0 || nl >= headEnd) nl = headEnd - 2;
+    const lineEnd = nl + 2;
+    const first = raw[pos];
+    const continuation = first === 0x20 || first === 0x09;
+    if (!continuation) dropping = /^bcc[ \t]*:/i.test(raw.subarray(pos, Math.min(lineEnd, pos + 8)).toString('latin1'));
+    if (dropping) changed = true;
+    else keep.push(raw.subarray(pos, lineEnd));
+    pos = lineEnd;
+  }
+  if (!changed) return raw;
+  return Buffer.concat([...keep, raw.subarray(headEnd)]);
+}
 
 export interface RecipientCheck {
   /** Local accounts that will receive the message. */
@@ -21,11 +62,15 @@ export class Reception {
   readonly #directory: Directory;
   readonly #mail: MailStore;
   readonly #pipeline: DeliveryPipeline;
+  readonly #queue: MailQueue;
+  readonly #hostname: string;
 
-  constructor(directory: Directory, mail: MailStore, pipeline: DeliveryPipeline) {
+  constructor(directory: Directory, mail: MailStore, pipeline: DeliveryPipeline, queue: MailQueue, hostname: string) {
     this.#directory = directory;
     this.#mail = mail;
     this.#pipeline = pipeline;
+    this.#queue = queue;
+    this.#hostname = hostname;
   }
 
   get directory(): Directory {
@@ -80,5 +125,45 @@ export class Reception {
 
   deliver(req: DeliveryRequest): Promise<DeliveryResult> {
     return this.#pipeline.deliver(req);
+  }
+
+  /**
+   * Takes responsibility for a message: external recipients go into the queue, local ones
+   * through the pipeline, and local ones whose storage is unavailable into the queue too.
+   * Returns only when every recipient's copy is durable somewhere (mailbox or queue), so the
+   * caller may answer 250. Throws (nothing acknowledged) when that cannot be promised.
+   */
+  async accept(a: Accepted): Promise<{ queued: number; stored: number }> {
+    let raw = a.raw;
+    if (a.source.protocol === 'submission') {
+      raw = stripBcc(raw);
+      // The From: header must be an address the account may use (GW-ACC-2).
+      if (a.account) {
+        const from = parseMessage(raw).from;
+        if (from.length === 0) throw new DomainError('SENDER_DENIED', 'no From: header');
+        for (const f of from) if (!(await this.maySendAs(a.account, f))) throw new DomainError('SENDER_DENIED', `From: ${f}`);
+      }
+    }
+    let queued = 0;
+    if (a.external.length > 0) {
+      const trace = receivedHeader({ ...a, raw, recipients: a.local }, this.#hostname);
+      await this.#queue.enqueue({
+        from: a.from, body: Buffer.concat([Buffer.from(`${trace}\r\n`), raw]), recipients: a.external, envid: a.envid, ret: a.ret,
+        smtputf8: a.smtputf8, origin: a.source.protocol === 'submission' ? 'submission' : 'forward', accountId: a.account?.id,
+      });
+      queued += a.external.length;
+    }
+    if (a.local.length === 0) return { queued, stored: 0 };
+    const res = await this.#pipeline.deliver({ ...a, raw, recipients: a.local });
+    const failed = res.recipients.filter((x) => x.status === 'failed');
+    if (failed.length > 0) {
+      // Stored for the others; the rest waits in the queue (or bounces from there).
+      await this.#queue.enqueue({
+        from: a.from, body: raw, origin: 'local-retry', envid: a.envid, ret: a.ret, smtputf8: a.smtputf8, accountId: a.account?.id,
+        recipients: failed.map((f) => ({ address: f.address, accountId: f.accountId, ...(a.localParams?.get(f.address) ?? {}) })),
+      });
+      queued += failed.length;
+    }
+    return { queued, stored: res.recipients.length - failed.length };
   }
 }

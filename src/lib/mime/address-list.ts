@@ -197,20 +197,24 @@ export function parseAddressList(value: string): Address[] {
   const out: Address[] = [];
   let inGroup = false;
   let seg: Token[] = [];
+  // Kept as a flag: scanning `seg` at each ":" would be quadratic on "<a> x : x : x ...".
+  let segHasAngle = false;
   const flush = () => {
     const a = parseMailbox(seg);
     if (a) out.push(a);
     seg = [];
+    segHasAngle = false;
   };
   for (const t of tokens) {
     if (t.kind === 'special' && t.text === ',') {
       flush();
-    } else if (t.kind === 'special' && t.text === ':' && !inGroup && seg.length > 0 && !seg.some((x) => x.kind === 'angle')) {
+    } else if (t.kind === 'special' && t.text === ':' && !inGroup && seg.length > 0 && !segHasAngle) {
       // RFC 5322 §3.4 group = display-name ":" [group-list] ";"
       const nameRaw = phraseText(seg) ?? '';
       out.push({ name: decodeEncodedWords(nameRaw), nameRaw: null, mailbox: nameRaw, host: null });
       inGroup = true;
       seg = [];
+      segHasAngle = false;
     } else if (t.kind === 'special' && t.text === ';') {
       flush();
       if (inGroup) out.push({ name: null, nameRaw: null, mailbox: null, host: null });
@@ -219,6 +223,7 @@ export function parseAddressList(value: string): Address[] {
       // A nested group (RFC 5322 has none), stray closers: nothing to keep.
     } else {
       seg.push(t);
+      if (t.kind === 'angle') segHasAngle = true;
     }
   }
   flush();

@@ -5,6 +5,7 @@
  * Parameter values are not RFC 2047 decoded (BODYSTRUCTURE sends them as written);
  * `filenameOf` does that for display.
  */
+import { Buffer } from 'node:buffer';
 import { decodeCharset } from './charset.ts';
 import { decodeEncodedWords } from './encoded-word.ts';
 import { trimWsp } from './header.ts';
@@ -93,7 +94,7 @@ interface RawParam {
 /** RFC 2231 §3 and §4: name*N continuations, name* and name*N* with charset'lang'%XX. */
 function assembleParams(raw: RawParam[]): Record<string, string> {
   const params = dict();
-  const pieces = new Map<string, { index: number; value: string; encoded: boolean }[]>();
+  const pieces = new Map<string, Map<number, { index: number; value: string; encoded: boolean }>>();
   for (const { name, value } of raw) {
     const m = /^([^*]+)\*(?:(\d{1,6})(\*)?)?$/.exec(name);
     if (!m) {
@@ -104,12 +105,12 @@ function assembleParams(raw: RawParam[]): Record<string, string> {
     const base = m[1];
     const index = m[2] === undefined ? 0 : Number(m[2]);
     const encoded = m[2] === undefined || m[3] === '*';
-    let list = pieces.get(base);
-    if (!list) pieces.set(base, (list = []));
-    if (!list.some((p) => p.index === index)) list.push({ index, value, encoded });
+    let byIndex = pieces.get(base);
+    if (!byIndex) pieces.set(base, (byIndex = new Map()));
+    if (!byIndex.has(index)) byIndex.set(index, { index, value, encoded });
   }
-  for (const [base, list] of pieces) {
-    list.sort((a, b) => a.index - b.index);
+  for (const [base, byIndex] of pieces) {
+    const list = [...byIndex.values()].sort((a, b) => a.index - b.index);
     let charset = '';
     const bytes: number[] = [];
     list.forEach((p, k) => {
@@ -164,11 +165,17 @@ export function parseParameterised(value: string): { head: string; params: Recor
 /** RFC 2045 §5.1 Content-Type; null when type/subtype is not usable (RFC 2045 §5.2 then applies). */
 export function parseContentType(value: string): ContentType | null {
   const { head, params } = parseParameterised(value);
-  const slash = head.indexOf('/');
-  if (slash < 0) return null;
-  const type = trimWsp(head.slice(0, slash)).toLowerCase();
-  const subtype = trimWsp(head.slice(slash + 1)).toLowerCase();
+  const m = /^([^\s/]+)[ \t]*\/[ \t]*([^\s/]+)(?:[ \t]+(\S.*))?$/s.exec(head);
+  if (!m) return null;
+  const type = m[1].toLowerCase();
+  const subtype = m[2].toLowerCase();
   if (!TOKEN.test(type) || !TOKEN.test(subtype)) return null;
+  if (m[3] !== undefined) {
+    // "text/plain charset=utf-8": a parameter whose ";" was forgotten; the others win.
+    if (!m[3].includes('=')) return null;
+    const extra = parseParameterised(`x; ${m[3]}`).params;
+    for (const k of Object.keys(extra)) if (!Object.hasOwn(params, k)) params[k] = extra[k];
+  }
   return { type, subtype, params };
 }
 

@@ -50,12 +50,10 @@ export function decodeEncodedWords(s: string): string {
   let prevWasWord = false;
   // A run of adjacent words in one charset is decoded as one byte string, because senders
   // split multi-byte characters across words (RFC 2047 §5 forbids it; Outlook and others do it).
-  let runDecoder: TextDecoder | null = null;
-  let run: Uint8Array[] = [];
+  let run: { decoder: TextDecoder; chunks: Uint8Array[] } | null = null;
   const flush = () => {
-    if (runDecoder && run.length > 0) out += runDecoder.decode(concat(run));
-    runDecoder = null;
-    run = [];
+    if (run) out += run.decoder.decode(concat(run.chunks));
+    run = null;
   };
   for (const m of s.matchAll(WORD)) {
     const gap = s.slice(last, m.index);
@@ -70,16 +68,17 @@ export function decodeEncodedWords(s: string): string {
     }
     // RFC 2047 §6.2: "any 'linear-white-space' that separates a pair of adjacent
     // 'encoded-word's is ignored".
-    const adjacent = prevWasWord && WSP_ONLY.test(gap);
-    if (!adjacent) {
+    if (!(prevWasWord && WSP_ONLY.test(gap))) {
       flush();
       out += gap;
     }
-    if (runDecoder === null || (runDecoder as TextDecoder).encoding !== decoder.encoding) {
+    // flush() resets `run` inside a closure, which TypeScript's narrowing cannot see.
+    let current = run as { decoder: TextDecoder; chunks: Uint8Array[] } | null;
+    if (current === null || current.decoder.encoding !== decoder.encoding) {
       flush();
-      runDecoder = decoder;
+      run = current = { decoder, chunks: [] };
     }
-    run.push(bytes);
+    current.chunks.push(bytes);
     prevWasWord = true;
   }
   flush();

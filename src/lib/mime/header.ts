@@ -33,7 +33,12 @@ export function indexOfByte(raw: Uint8Array, byte: number, from: number, to: num
  * to `end` is header. Lines that are not fields (no colon, a name with white space or
  * controls, such as an mbox "From " line) are skipped, and so are their continuation lines.
  */
-export function parseHeaderSection(raw: Uint8Array, start: number, end: number, budget: FieldBudget): HeaderSection {
+export function parseHeaderSection(
+  raw: Uint8Array,
+  start = 0,
+  end = raw.length,
+  budget: FieldBudget = { fieldsLeft: Number.POSITIVE_INFINITY },
+): HeaderSection {
   const fields: HeaderField[] = [];
   const latin1: boolean[] = [];
   let truncated = false;

@@ -157,6 +157,28 @@ export const configSchema = z.strictObject({
     reveal_client_on_submission: bool().default(false)
       .describe('Whether the Received header of submitted mail shows the client address and HELO name.'),
   }).prefault({}).describe('SMTP reception and submission limits (GW-DOS-1, GW-DOS-4).'),
+  queue: z.strictObject({
+    lifetime_hours: int(1, 24 * 60).default(120).describe('How long a message may wait in the queue before it bounces (RFC 5321 §4.5.4.1: at least 4-5 days).'),
+    delay_warning_hours: int(0, 24 * 60).default(4).describe('After this long the sender gets one "delayed" DSN (unless NOTIFY excluded DELAY); 0 = never.'),
+    retry_min_seconds: int(1, 86_400).default(300).describe('First retry after this long; the wait doubles after each attempt.'),
+    retry_max_seconds: int(1, 86_400).default(4000).describe('Longest wait between two attempts.'),
+    poll_seconds: int(1, 3600).default(5).describe('How often a node looks for due queue entries when it was not woken.'),
+  }).prefault({}).describe('The outbound queue.'),
+  relay: z.strictObject({
+    smarthost: z.string().regex(/^$|^[A-Za-z0-9.-]+:\d{1,5}$/, 'expected "host:port" or ""').default('')
+      .describe('Send all outbound mail through this server instead of looking up MX records ("" = direct delivery).'),
+    smarthost_tls: z.enum(['starttls', 'implicit']).default('starttls').describe('How to reach the smarthost: STARTTLS on a plain port, or implicit TLS (port 465).'),
+    smarthost_user: z.string().default('').describe('User name for AUTH at the smarthost ("" = no authentication).'),
+    smarthost_password: z.string().default('').describe('Password for AUTH at the smarthost.'),
+    port: int(1, 65535).default(25).describe('Destination port for direct delivery (25; changed only for tests).'),
+    require_tls: bool().default(false).describe('Refuse to relay to servers that do not offer STARTTLS (default: opportunistic TLS, RFC 7435).'),
+  }).prefault({}).describe('Outbound delivery.'),
+  dns: z.strictObject({
+    servers: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter(Boolean) : v),
+      z.array(z.string().regex(/^[0-9a-fA-F.:\[\]]+$/, 'expected an IP address, optionally with :port'))).default([])
+      .describe('DNS resolvers for MX and authentication lookups, e.g. ["127.0.0.1:53"] ([] = the system resolvers).'),
+    timeout_ms: int(100, 60_000).default(5000).describe('Time for one DNS query.'),
+  }).prefault({}).describe('DNS.'),
   auth: z.strictObject({
     require_tls: bool().default(true).describe('Refuse authentication on connections without TLS.'),
   }).prefault({}).describe('Authentication.'),

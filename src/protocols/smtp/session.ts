@@ -21,6 +21,7 @@ import { SmtpSyntaxError, formatReply, parseCommand, type MailParams, type RcptP
 import type { Reception } from '../../core/mail/reception.ts';
 import type { AccountInfo } from '../../core/directory/directory.ts';
 import type { DeliveryRecipient } from '../../core/mail/delivery/types.ts';
+import type { EnqueueRecipient } from '../../core/mail/queue/queue.ts';
 import { DomainError } from '../../core/errors.ts';
 import type { AuthThrottle } from '../../security/auth-throttle.ts';
 import { recordAudit } from '../../security/audit.ts';
@@ -91,9 +92,12 @@ interface Transaction {
   from: string;
   params: MailParams;
   recipients: DeliveryRecipient[];
+  /** External addresses to relay through the queue (submission, or forwarding aliases/lists). */
+  external: EnqueueRecipient[];
   /** RCPT addresses accepted (for the count limit and the Received "for"). */
   accepted: string[];
   rcptParams: Map<string, RcptParams>;
+  localParams: Map<string, { notify?: string[]; orcpt?: string }>;
 }
 
 export class SmtpSession {
@@ -463,7 +467,7 @@ export class SmtpSession {
       const ok = await this.#d.reception.maySendAs(this.#account, from).catch(() => false);
       if (!ok) return this.#error(replyFor(new DomainError('SENDER_DENIED'), 'mail'));
     }
-    this.#tx = { from: from === '' ? '' : from, params, recipients: [], accepted: [], rcptParams: new Map() };
+    this.#tx = { from: from === '' ? '' : from, params, recipients: [], external: [], accepted: [], rcptParams: new Map(), localParams: new Map() };
     this.#send(r(250, '2.1.0', 'Ok'));
   }
 
@@ -473,12 +477,12 @@ export class SmtpSession {
     try {
       const addr = to === 'postmaster' ? `postmaster@${this.#s.hostname}` : to;
       const check = await this.#d.reception.checkRecipient(addr, this.#tx.from, { authenticated: this.#account ?? undefined });
-      if (check.external.length > 0) {
-        // todo(issue 3, point 3): relay through the outbound queue. Until it exists, refuse
-        // temporarily so that nothing is accepted that could not be delivered.
-        this.#log.info({ rcpt: addr, external: check.external.length }, 'smtp.rcpt_external_deferred');
-        return this.#send(r(451, '4.3.2', 'Relaying to external addresses is not available yet; try again later'));
+      const notify = params.notify;
+      const orcpt = params.orcpt ? `${params.orcpt.type};${params.orcpt.address}` : undefined;
+      for (const x of check.external) {
+        if (!this.#tx.external.some((e) => e.address === x)) this.#tx.external.push({ address: x, notify, orcpt });
       }
+      for (const rc of check.recipients) this.#tx.localParams.set(rc.address, { notify, orcpt });
       this.#tx.recipients.push(...check.recipients);
       this.#tx.accepted.push(addr);
       this.#tx.rcptParams.set(addr, params);
@@ -511,11 +515,17 @@ export class SmtpSession {
     const id = crypto.randomBytes(8).toString('hex');
     const secure = this.#socket instanceof tls.TLSSocket ? this.#socket : null;
     try {
-      const result = await this.#d.reception.deliver({
+      const result = await this.#d.reception.accept({
         id,
         raw: body,
         from: tx.from,
-        recipients: tx.recipients,
+        local: tx.recipients,
+        external: tx.external,
+        localParams: tx.localParams,
+        envid: tx.params.envid,
+        ret: tx.params.ret,
+        smtputf8: tx.params.smtputf8,
+        account: this.#account ?? undefined,
         receivedAt: Date.now(),
         withProtocol: `${this.#esmtp ? 'ESMTP' : 'SMTP'}${secure ? 'S' : ''}${this.#account ? 'A' : ''}`,
         source: {
@@ -527,16 +537,8 @@ export class SmtpSession {
           revealClient: this.#s.mode === 'mx' || this.#s.revealClient,
         },
       });
-      const failed = result.recipients.filter((x) => x.status === 'failed');
-      if (failed.length === 0) {
-        this.#log.info({ id, size, recipients: result.recipients.length }, 'smtp.accepted');
-        return this.#send(r(250, '2.0.0', `Ok: queued as ${id}`));
-      }
-      // todo(issue 3, point 3): queue the failed recipients for a later local delivery and
-      // answer 250. Until then a temporary error makes the sender retry the whole message:
-      // the recipients that were stored may then see it twice, but none loses it.
-      this.#log.warn({ id, failed: failed.map((f) => f.error?.code) }, 'smtp.partial_failure');
-      this.#send(replyFor(failed[0].error, 'data', this.#s.quotaPermanent));
+      this.#log.info({ id, size, stored: result.stored, queued: result.queued }, 'smtp.accepted');
+      this.#send(r(250, '2.0.0', `Ok: queued as ${id}`));
     } catch (e) {
       const reply = replyFor(e, 'data', this.#s.quotaPermanent);
       this.#log.info({ id, code: reply.code, err: (e as Error).message }, 'smtp.data_refused');

@@ -94,6 +94,48 @@ function directoryMigrations(kind: EngineKind): Record<string, Migration> {
         await db.insertInto('audit_head').values({ id: 1, last_id: 0, last_hash: '0'.repeat(64) }).execute();
       },
     },
+    // The outbound queue: messages waiting for relay (and local recipients whose partition
+    // was down), in the primary store so that every node can work on it. Bodies are kept in
+    // the row: one commit makes a queued message durable.
+    '0002_queue': {
+      async up(db: Kysely<any>) {
+        await db.schema.createTable('queue_messages')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('sender', 'text', (c) => c.notNull())
+          .addColumn('body', t.bytes, (c) => c.notNull())
+          .addColumn('size', 'bigint', (c) => c.notNull())
+          .addColumn('envid', 'text')
+          .addColumn('ret', 'text')
+          .addColumn('smtputf8', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('origin', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'bigint')
+          .addColumn('is_dsn', 'integer', (c) => c.notNull().defaultTo(0))
+          .execute();
+        await db.schema.createTable('queue_recipients')
+          .addColumn('queue_id', 'text', (c) => c.notNull().references('queue_messages.id').onDelete('cascade'))
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('domain', 'text', (c) => c.notNull())
+          .addColumn('account_id', 'bigint')
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+          .addColumn('last_attempt_at', 'bigint')
+          .addColumn('last_code', 'integer')
+          .addColumn('last_enhanced', 'text')
+          .addColumn('last_error', 'text')
+          .addColumn('remote_mta', 'text')
+          .addColumn('notify', 'text')
+          .addColumn('orcpt', 'text')
+          .addColumn('delay_notified', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('lease_owner', 'text')
+          .addColumn('lease_until', 'bigint')
+          .addColumn('updated_at', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('queue_recipients_pk', ['queue_id', 'address'])
+          .execute();
+        await db.schema.createIndex('queue_recipients_due').on('queue_recipients').columns(['status', 'next_attempt_at']).execute();
+      },
+    },
   };
 }
 
@@ -199,7 +241,7 @@ export async function migrate(engine: Engine, schema: SchemaName): Promise<strin
 
 /** The tables of a schema, in an order that satisfies foreign keys on insert. */
 export const TABLES: Record<SchemaName, string[]> = {
-  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head'],
+  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients'],
   partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs'],
 };
 

@@ -17,6 +17,9 @@ describe('parseContentType', () => {
     ['text/plain;; ;charset=utf-8;', 'text', 'plain', { charset: 'utf-8' }],
     ['text/plain; name="unterminated', 'text', 'plain', { name: 'unterminated' }],
     ['text/plain; __proto__=x; constructor=y', 'text', 'plain', { ['__proto__']: 'x', constructor: 'y' }],
+    ['text / plain', 'text', 'plain', {}],
+    ['text/plain charset=utf-8; format=flowed', 'text', 'plain', { charset: 'utf-8', format: 'flowed' }], // a forgotten ";"
+
   ])('%j', (value, type, subtype, params) => {
     const ct = parseContentType(value)!;
     expect([ct.type, ct.subtype]).toEqual([type, subtype]);
@@ -24,7 +27,7 @@ describe('parseContentType', () => {
     expect(Object.keys(ct.params).sort()).toEqual(Object.keys(params).sort());
   });
 
-  it.each(['text', '', 'text/', '/plain', 'te xt/plain', 'text/pl"ain'])('rejects %j (RFC 2045 §5.2 default applies)', (value) => {
+  it.each(['text', '', 'text/', '/plain', 'te xt/plain', 'text/pl"ain', 'text/plain junk', 'a/b/c'])('rejects %j (RFC 2045 §5.2 default applies)', (value) => {
     expect(parseContentType(value)).toBeNull();
   });
 });

@@ -1,0 +1,36 @@
+/**
+ * The port through which the queue relays mail to other servers. Core defines it; the SMTP
+ * client in protocols/smtp/outbound.ts implements it (core never speaks SMTP itself).
+ */
+export interface OutboundRecipient {
+  address: string;
+  notify?: ('NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY')[];
+  orcpt?: string;
+}
+
+export interface OutboundAttempt {
+  /** A-label; all recipients share it. */
+  domain: string;
+  /** '' for the null sender. */
+  from: string;
+  recipients: OutboundRecipient[];
+  body: Buffer;
+  envid?: string;
+  ret?: 'FULL' | 'HDRS';
+  smtputf8?: boolean;
+  eightBit?: boolean;
+}
+
+export interface RecipientOutcome {
+  address: string;
+  status: 'delivered' | 'temporary' | 'permanent';
+  code: number;
+  enhanced: string | null;
+  message: string;
+  remoteMta: string | null;
+}
+
+export interface OutboundTransport {
+  send(a: OutboundAttempt): Promise<RecipientOutcome[]>;
+  close(): Promise<void>;
+}
