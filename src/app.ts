@@ -14,6 +14,7 @@ import { DeliveryPipeline } from './core/mail/delivery/pipeline.ts';
 import { Reception } from './core/mail/reception.ts';
 import { AuthThrottle } from './security/auth-throttle.ts';
 import { MailQueue } from './core/mail/queue/queue.ts';
+import { mailAuthHooks } from './security/mail-auth.ts';
 
 export interface App {
   config: Config;
@@ -48,9 +49,19 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
   const mail = new MailStore(stores);
   const directory = new Directory(stores, mail, directoryOptions(loaded.config));
   const bus = new ChangeBus();
+  const auth = loaded.config.smtp.verify_sender_auth
+    ? mailAuthHooks({
+      authservId: loaded.config.server.hostname,
+      dnsServers: loaded.config.dns.servers,
+      dnsTimeoutMs: loaded.config.dns.timeout_ms,
+      dmarcReject: loaded.config.smtp.dmarc_reject,
+      dmarcQuarantine: loaded.config.smtp.dmarc_quarantine,
+      log,
+    })
+    : null;
   const pipeline = new DeliveryPipeline({
     mail, bus, log,
-    hooks: { contentChecks: [], filters: [] },
+    hooks: { authenticate: auth?.authenticate, contentChecks: [], filters: auth ? [auth.filter] : [] },
     hostname: loaded.config.server.hostname,
     maxMessageSize: loaded.config.limits.max_message_size,
   });

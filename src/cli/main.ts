@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerDirectory } from './directory.ts';
 import { registerOps } from './ops.ts';
+import { registerQueue } from './queue.ts';
 import { DomainError } from '../core/errors.ts';
 
 export function buildProgram(): Command {
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerOps(program);
   registerDirectory(program);
+  registerQueue(program);
   return program;
 }
 

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ConnectionLimiter, SmtpListener } from '../protocols/smtp/server.ts';
 import type { SmtpSettings } from '../protocols/smtp/session.ts';
+import { createTransport } from '../protocols/smtp/transport-factory.ts';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { loadConfig, dataPath } from './config/load.ts';
@@ -142,6 +143,9 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       log.info({ listener: name, address: l.url }, 'listen');
       print(`listening: ${name} ${l.url}`);
     }
+    // The queue worker: relays through the SMTP client, delivers local retries.
+    app.queue.setTransport(createTransport(config, log));
+    app.queue.start();
     // Retention (GW-LOG-3) and blob collection: now, then daily.
     const firstMaintenance = runMaintenance(app, log);
     const stopMaintenance = scheduleMaintenance(app, log);
@@ -152,6 +156,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       stopped ??= (async () => {
         stopping = true;
         stopMaintenance();
+        await app.queue.stop();
         await firstMaintenance;
         log.info({ reason }, 'service.stopping');
         const graceMs = config.server.shutdown_grace_seconds * 1000;

@@ -154,6 +154,12 @@ export const configSchema = z.strictObject({
       .describe('Over quota: temporary (452 4.2.2, the sender retries) or permanent (552 5.2.2).'),
     require_tls: bool().default(false)
       .describe('Refuse mail on the MX listener before STARTTLS (APP.5.3.A2). Off by default: servers that cannot do TLS would lose mail; the self-check reports it.'),
+    verify_sender_auth: bool().default(true)
+      .describe('Verify SPF, DKIM, DMARC and ARC of received mail and add Authentication-Results.'),
+    dmarc_reject: z.enum(['refuse', 'junk', 'accept']).default('refuse')
+      .describe('What to do with mail failing DMARC whose domain publishes p=reject: refuse (550 5.7.1), deliver to Junk, or accept.'),
+    dmarc_quarantine: z.enum(['junk', 'accept']).default('junk')
+      .describe('What to do with mail failing DMARC whose domain publishes p=quarantine.'),
     reveal_client_on_submission: bool().default(false)
       .describe('Whether the Received header of submitted mail shows the client address and HELO name.'),
   }).prefault({}).describe('SMTP reception and submission limits (GW-DOS-1, GW-DOS-4).'),

@@ -48,8 +48,11 @@ const parse: Stage = async (ctx) => {
 
 const authenticate: Stage = async (ctx, deps) => {
   if (!deps.hooks.authenticate) return;
+  const before = ctx.req.raw;
   const r = await deps.hooks.authenticate(ctx);
   if (r) ctx.authResults = r;
+  // Forged results were removed: the stored structure must describe the bytes we keep.
+  if (ctx.req.raw !== before) ctx.meta = messageMeta(ctx.req.raw);
 };
 
 const content: Stage = async (ctx, deps) => {
@@ -67,7 +70,8 @@ const filters: Stage = async (ctx, deps) => {
 const store: Stage = async (ctx, deps) => {
   const { req } = ctx;
   const head = [returnPathHeader(req.from), receivedHeader(req, deps.hostname)];
-  if (ctx.authResults) head.push(`Authentication-Results: ${ctx.authResults}`);
+  // The authenticate stage hands over complete header fields (Authentication-Results, Received-SPF).
+  if (ctx.authResults) head.push(ctx.authResults);
   const prefix = Buffer.from(head.join('\r\n') + '\r\n', 'utf8');
   const data = Buffer.concat([prefix, req.raw]);
   const structure = ctx.meta?.structure as { offset: number } | undefined;

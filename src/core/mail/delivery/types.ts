@@ -30,6 +30,7 @@ export interface DeliverySource {
 export interface DeliveryRequest {
   /** Queue/delivery id, shown in the Received header and logs. */
   id: string;
+  /** The message; stages before "store" may replace it (e.g. to drop forged header fields). */
   raw: Buffer;
   /** Envelope sender; '' for the null reverse-path. */
   from: string;
@@ -67,7 +68,7 @@ export interface DeliveryContext {
   /** Trace and result headers to put in front of the message, in order (each without CRLF). */
   prepend: string[];
   meta?: MessageMeta;
-  /** Authentication-Results value produced by the authentication stage. */
+  /** Header fields (CRLF-separated, complete with names) produced by the authentication stage. */
   authResults?: string;
   decisions: Map<string, RecipientDecision>;
   results: RecipientResult[];
@@ -86,7 +87,7 @@ export interface RecipientFilter {
 }
 
 export interface DeliveryHooks {
-  /** Verifies SPF/DKIM/DMARC/ARC; returns the Authentication-Results value, or null. */
+  /** Verifies SPF/DKIM/DMARC/ARC; returns header fields to add (Authentication-Results), or null. It may replace ctx.req.raw (to drop forged results). */
   authenticate?: (ctx: DeliveryContext) => Promise<string | null>;
   contentChecks: ContentCheck[];
   filters: RecipientFilter[];
