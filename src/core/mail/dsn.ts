@@ -1,20 +1,26 @@
 /**
- * Delivery status notifications (RFC 3464, RFC 3461): a multipart/report with a human part,
- * a machine-readable message/delivery-status part and the original message or its headers.
- * They are sent with the null reverse-path, so no DSN is ever sent about a DSN (RFC 3461 §6.2),
- * and carry Auto-Submitted: auto-replied (RFC 3834).
+ * Delivery status notifications (RFC 3464, RFC 3461 §6): a multipart/report (RFC 6522) with a
+ * human part, a machine-readable message/delivery-status part and the original message or
+ * its headers. They are sent with the null reverse-path, so no DSN is ever sent about a DSN
+ * (RFC 3461 §6.1), and carry Auto-Submitted: auto-replied (RFC 3834).
+ *
+ * Values passed in are already decoded: the ENVID and ORCPT as the SMTP parser decoded
+ * them from xtext (RFC 3461 §6.3 wants them decoded in the report).
  */
 import crypto from 'node:crypto';
 import { rfc5322Date } from './delivery/trace.ts';
 
 export interface DsnRecipient {
   address: string;
+  /** The ORCPT parameter, decoded: "rfc822;user@example.org" (address type, ";", address). */
   orcpt?: string | null;
   action: 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded';
   status: string; // e.g. 5.1.1
   diagnostic?: string | null; // the remote reply, e.g. "550 5.1.1 no such user"
   remoteMta?: string | null;
   willRetryUntil?: number;
+  /** A sentence for the human part only (e.g. why the queue gave up). */
+  note?: string;
 }
 
 export interface DsnInput {
@@ -25,6 +31,8 @@ export interface DsnInput {
   recipients: DsnRecipient[];
   original: Buffer;
   ret?: 'FULL' | 'HDRS' | null;
+  /** The original came with SMTPUTF8: the report may carry UTF-8 (RFC 6533). */
+  smtputf8?: boolean;
   now?: number;
 }
 
@@ -41,40 +49,61 @@ function line(s: string): string {
   return s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e\u0080-\uffff]/g, '?').slice(0, 900);
 }
 
+/** The same, in US-ASCII only (message/delivery-status is ASCII, RFC 3464 §2.1.1). */
+function ascii(s: string): string {
+  return line(s).replace(/[^\x20-\x7e]/g, '?');
+}
+
+const nonAscii = (s: string | null | undefined) => !!s && /[^\x00-\x7f]/.test(s);
+
 export function buildDsn(d: DsnInput): Buffer {
   const now = d.now ?? Date.now();
   const boundary = `=_bulwark_${crypto.randomBytes(12).toString('hex')}`;
   const failed = d.recipients.some((r) => r.action === 'failed');
-  const subject = failed ? 'Undelivered Mail Returned to Sender' : d.recipients.some((r) => r.action === 'delayed') ? 'Delayed Mail (still being retried)' : 'Successful Mail Delivery Report';
-  const human: string[] = [
-    `This is the mail system at ${d.reportingMta}.`,
-    '',
-    failed
-      ? 'Your message could not be delivered to one or more recipients. It is attached below.'
-      : 'Your message has not been delivered yet to one or more recipients. The mail system will keep trying.',
-    '',
-  ];
+  const delayed = !failed && d.recipients.some((r) => r.action === 'delayed');
+  // RFC 6533 §3: an internationalised address is reported as message/global-delivery-status,
+  // with address type utf-8; without SMTPUTF8 nothing non-ASCII may appear.
+  const intl = !!d.smtputf8 && (nonAscii(d.to) || d.recipients.some((r) => nonAscii(r.address) || nonAscii(r.orcpt)));
+  const field = intl ? line : ascii;
+  const addr = (a: string) => (intl && nonAscii(a) ? `utf-8; ${line(a)}` : `rfc822; ${ascii(a)}`);
+  const subject = failed ? 'Undelivered Mail Returned to Sender' : delayed ? 'Delayed Mail (still being retried)' : 'Successful Mail Delivery Report';
+  const human: string[] = [`This is the mail system at ${d.reportingMta}.`, ''];
+  if (failed) human.push('Your message could not be delivered to one or more recipients. It is attached below.');
+  else if (delayed) human.push('Your message has not been delivered yet to one or more recipients. The mail system will keep trying; you need not send it again.');
+  else human.push('Your message was delivered to the recipients listed below, or handed on to a system that does not report delivery.');
+  human.push('');
   for (const r of d.recipients) {
     human.push(`<${line(r.address)}>: ${r.action}${r.diagnostic ? ` (${line(r.diagnostic)})` : ''}`);
+    if (r.note) human.push(`    ${line(r.note)}`);
     if (r.willRetryUntil) human.push(`    will retry until ${rfc5322Date(r.willRetryUntil)}`);
   }
-  const status: string[] = [`Reporting-MTA: dns; ${line(d.reportingMta)}`];
-  if (d.envid) status.push(`Original-Envelope-Id: ${line(d.envid)}`);
+  // RFC 3464 §2.2: per-message fields, then one block per recipient, blank lines between.
+  const status: string[] = [`Reporting-MTA: dns; ${ascii(d.reportingMta)}`];
+  if (d.envid) status.push(`Original-Envelope-Id: ${field(d.envid)}`);
   status.push(`Arrival-Date: ${rfc5322Date(d.arrivalDate)}`);
   const per = d.recipients.map((r) => {
-    const f = [`Final-Recipient: rfc822; ${line(r.address)}`];
-    if (r.orcpt) f.push(`Original-Recipient: ${line(r.orcpt.includes(';') ? r.orcpt : `rfc822; ${r.orcpt}`)}`);
-    f.push(`Action: ${r.action}`, `Status: ${r.status}`);
-    if (r.remoteMta) f.push(`Remote-MTA: dns; ${line(r.remoteMta)}`);
-    if (r.diagnostic) f.push(`Diagnostic-Code: smtp; ${line(r.diagnostic)}`);
+    const f: string[] = [];
+    // RFC 3461 §6.3 (d): Original-Recipient exactly when ORCPT was given, from its value.
+    if (r.orcpt) {
+      const semi = r.orcpt.indexOf(';');
+      f.push(`Original-Recipient: ${semi > 0 ? `${field(r.orcpt.slice(0, semi).trim())}; ${field(r.orcpt.slice(semi + 1).trim())}` : addr(r.orcpt)}`);
+    }
+    f.push(`Final-Recipient: ${addr(r.address)}`);
+    f.push(`Action: ${r.action}`, `Status: ${ascii(r.status)}`);
+    if (r.remoteMta) f.push(`Remote-MTA: dns; ${ascii(r.remoteMta)}`);
+    if (r.diagnostic) f.push(`Diagnostic-Code: smtp; ${field(r.diagnostic)}`);
     f.push(`Last-Attempt-Date: ${rfc5322Date(now)}`);
     if (r.willRetryUntil) f.push(`Will-Retry-Until: ${rfc5322Date(r.willRetryUntil)}`);
     return f.join('\r\n');
   });
-  const full = d.ret === 'FULL' || (d.ret !== 'HDRS' && d.original.byteLength <= FULL_RETURN_LIMIT);
+  // RFC 3461 §4.3: RET says what a "failed" report returns (FULL or HDRS; without RET the
+  // reporting MTA chooses: the whole message unless it is large). A report without a
+  // failure returns the headers only.
+  const full = failed && (d.ret === 'FULL' || (d.ret !== 'HDRS' && d.original.byteLength <= FULL_RETURN_LIMIT));
+  const returnedType = full ? (intl ? 'message/global' : 'message/rfc822') : intl ? 'message/global-headers' : 'text/rfc822-headers';
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${d.reportingMta}>`,
-    `To: <${line(d.to)}>`,
+    `To: <${field(d.to)}>`,
     `Subject: ${subject}`,
     `Date: ${rfc5322Date(now)}`,
     `Message-ID: <${crypto.randomBytes(12).toString('hex')}@${d.reportingMta}>`,
@@ -91,14 +120,14 @@ export function buildDsn(d: DsnInput): Buffer {
     ...human,
     '',
     `--${boundary}`,
-    'Content-Type: message/delivery-status',
+    `Content-Type: ${intl ? 'message/global-delivery-status' : 'message/delivery-status'}`,
     '',
     status.join('\r\n'),
     '',
     per.join('\r\n\r\n'),
     '',
     `--${boundary}`,
-    `Content-Type: ${full ? 'message/rfc822' : 'text/rfc822-headers'}`,
+    `Content-Type: ${returnedType}`,
     '',
     '',
   ].join('\r\n');

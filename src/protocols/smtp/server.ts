@@ -40,6 +40,8 @@ export class ConnectionLimiter {
 export class SmtpListener {
   readonly server: net.Server;
   readonly #sessions = new Set<SmtpSession>();
+  /** Every open TCP connection, with or without a session (refused, or in a TLS handshake). */
+  readonly #sockets = new Set<net.Socket>();
   readonly #log: Logger;
 
   constructor(opts: { settings: SmtpSettings; deps: SmtpDeps; limiter: ConnectionLimiter; implicitTls?: tls.SecureContext }) {
@@ -61,16 +63,38 @@ export class SmtpListener {
       });
       session.start();
     };
-    if (opts.implicitTls) {
-      this.server = tls.createServer({ secureContext: opts.implicitTls, minVersion: 'TLSv1.2' }, onSocket);
-      this.server.on('tlsClientError', (err, socket) => {
-        this.#log.debug({ err: err.message, remote: socket.remoteAddress }, 'smtp.tls_error');
-        socket.destroy();
+    const implicitTls = opts.implicitTls;
+    if (implicitTls) {
+      // RFC 8314 implicit TLS. Each connection is wrapped here with the context we were given:
+      // tls.createServer() ignores a `secureContext` option (it builds its own context from
+      // key/cert options), so every handshake on it failed. A client that never finishes the
+      // handshake holds no session and no slot, and is cut after a command timeout (at most
+      // a minute).
+      const handshakeMs = Math.min(opts.settings.commandTimeoutMs, 60_000);
+      this.server = net.createServer((raw) => {
+        const secure = new tls.TLSSocket(raw, { isServer: true, secureContext: implicitTls } as tls.TLSSocketOptions);
+        const timer = setTimeout(() => secure.destroy(), handshakeMs);
+        timer.unref();
+        const onError = (err: Error) => {
+          clearTimeout(timer);
+          this.#log.debug({ err: err.message, remote: raw.remoteAddress }, 'smtp.tls_error');
+          secure.destroy();
+        };
+        secure.once('error', onError);
+        secure.once('secure', () => {
+          clearTimeout(timer);
+          secure.off('error', onError);
+          onSocket(secure);
+        });
       });
     } else {
       this.server = net.createServer(onSocket);
     }
     this.server.on('error', (err) => this.#log.error({ err }, 'smtp.listener_error'));
+    this.server.on('connection', (socket: net.Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
   }
 
   listen(host: string, port: number): Promise<net.AddressInfo> {
@@ -93,6 +117,8 @@ export class SmtpListener {
     const deadline = Date.now() + graceMs;
     while ([...this.#sessions].some((s) => !s.closed) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
     for (const s of this.#sessions) s.destroy();
+    // server.close() waits for every connection, also those that never became a session.
+    for (const s of this.#sockets) s.destroy();
     await closed;
   }
 }

@@ -58,6 +58,9 @@ interface Reply {
   text: string | string[];
 }
 
+/** Octets a client may send while a command is being handled before reading pauses. */
+const MAX_UNREAD = 256 * 1024;
+
 const r = (code: number, enhanced: string | null, text: string | string[]): Reply => ({ code, enhanced, text });
 
 /** The one place where core errors become SMTP replies (RFC 3463 codes). */
@@ -122,6 +125,13 @@ export class SmtpSession {
   #stopping = false;
   /** A multi-step AUTH waiting for the client's next line. */
   #authStep: ((line: string) => Promise<void>) | null = null;
+  /** Octets received while busy (bounded: see #onData). */
+  #unread = 0;
+  // The session's own socket listeners, kept so that STARTTLS can remove exactly these and
+  // leave the listener's (connection accounting) in place.
+  readonly #onSocketData = (chunk: Buffer) => this.#onData(chunk);
+  readonly #onSocketError = (err: Error) => this.#log.debug({ err: err.message }, 'smtp.socket_error');
+  readonly #onSocketClose = () => this.#close();
 
   constructor(socket: net.Socket | tls.TLSSocket, settings: SmtpSettings, deps: SmtpDeps) {
     this.#socket = socket;
@@ -148,6 +158,10 @@ export class SmtpSession {
   static refuse(socket: net.Socket, hostname: string, why: string): void {
     socket.on('error', () => {});
     socket.end(formatReply(421, '4.7.0', `${hostname} ${why}; try again later`));
+    // end() only half-closes: a client that never closes its side would keep the refused
+    // connection (which counts against no limit) open for good.
+    socket.destroySoon();
+    setTimeout(() => socket.destroy(), 2000).unref();
   }
 
   /**
@@ -172,14 +186,17 @@ export class SmtpSession {
   }
 
   #attach(socket: net.Socket | tls.TLSSocket): void {
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.#log.debug({ err: err.message }, 'smtp.socket_error'));
-    socket.on('close', () => this.#close());
+    socket.on('data', this.#onSocketData);
+    socket.on('error', this.#onSocketError);
+    socket.on('close', this.#onSocketClose);
   }
 
   #arm(ms: number): void {
     clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
+      // The timeouts bound how long the client keeps us waiting, not how long we work: a
+      // slow delivery or a throttled login is not the client's idleness.
+      if (this.#busy) return this.#arm(ms);
       this.#log.info({ ms }, 'smtp.timeout');
       this.#send(r(421, '4.4.2', `${this.#s.hostname} Timeout; closing connection`));
       this.#close();
@@ -191,8 +208,11 @@ export class SmtpSession {
     if (this.#closed) return;
     this.#arm(this.#inData ? this.#s.dataTimeoutMs : this.#s.commandTimeoutMs);
     this.#queue.push(...this.#input.push(chunk));
-    // Bounded memory: a client that floods commands waits until they are answered.
-    if (this.#queue.length > 200) this.#socket.pause();
+    // Bounded memory: a client that floods commands waits until they are answered. Bytes
+    // after a DATA or STARTTLS line stay in the input until the session acted on that line,
+    // so they are counted too.
+    if (this.#busy) this.#unread += chunk.length;
+    if (this.#queue.length > 200 || this.#unread > MAX_UNREAD) this.#socket.pause();
     void this.#drain();
   }
 
@@ -217,6 +237,7 @@ export class SmtpSession {
       this.#close();
     } finally {
       this.#busy = false;
+      this.#unread = 0;
       if (this.#stopping && !this.#inData && !this.#closed) this.#goodbye();
       if (!this.#closed && this.#socket.isPaused() && this.#queue.length === 0) this.#socket.resume();
     }
@@ -257,7 +278,9 @@ export class SmtpSession {
         this.#arm(this.#s.commandTimeoutMs);
         return this.#endOfData(ev.body, ev.size, ev.oversize);
       case 'bdat':
-        return this.#error(r(503, '5.5.1', 'BDAT not expected'));
+        // The chunk of a refused BDAT (CHUNKING is not offered): the BDAT command already got
+        // its reply, and a second one would put every later reply out of step.
+        return;
       case 'line':
         if (this.#authStep) {
           const step = this.#authStep;
@@ -278,7 +301,10 @@ export class SmtpSession {
       return;
     }
     if (reason === 'line-too-long') return this.#error(r(500, '5.5.6', 'Line too long'));
-    return this.#error(r(500, '5.5.2', reason === 'nul' ? 'NUL character in command' : 'Invalid UTF-8 in command'));
+    // Fatal too: the input reads nothing after them, so the session cannot go on.
+    this.#log.info({ reason }, 'smtp.bad_command_bytes');
+    this.#send(r(500, '5.5.2', reason === 'nul' ? 'NUL character in command; closing connection' : 'Invalid UTF-8 in command; closing connection'));
+    this.#close();
   }
 
   async #command(line: string): Promise<void> {
@@ -354,8 +380,10 @@ export class SmtpSession {
     this.#input.reset();
     this.#send(r(220, '2.0.0', 'Ready to start TLS'));
     const plain = this.#socket;
-    plain.removeAllListeners('data');
-    plain.removeAllListeners('close');
+    // Only our own data listener goes: the plain socket's 'close' still ends the session and
+    // still releases the listener's connection slot (removing every 'close' listener leaked
+    // one slot per STARTTLS session until the address was refused for good).
+    plain.off('data', this.#onSocketData);
     const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.#s.secureContext, minVersion: 'TLSv1.2' } as tls.TLSSocketOptions);
     this.#socket = secure;
     this.#tls = true;
@@ -365,7 +393,6 @@ export class SmtpSession {
     this.#tx = null;
     this.#attach(secure);
     secure.on('secure', () => this.#log.debug({ protocol: secure.getProtocol(), cipher: secure.getCipher()?.name }, 'smtp.tls'));
-    plain.on('close', () => this.#close());
   }
 
   #needHelo(): boolean {
@@ -391,8 +418,15 @@ export class SmtpSession {
       const finish = async (resp: string) => {
         const text = decode(resp.trim());
         if (text === null) return cancelled();
-        const [, authcid, passwd] = text.split('\u0000');
-        if (authcid === undefined || passwd === undefined) return cancelled();
+        const parts = text.split('\u0000');
+        if (parts.length !== 3) return cancelled();
+        const [authzid, authcid, passwd] = parts;
+        // RFC 4616 §2: an authorization identity other than the login itself would mean
+        // acting as someone else, which is not offered; it must fail, not be ignored.
+        if (authzid !== '' && authzid.toLowerCase() !== authcid.toLowerCase()) {
+          this.#log.info({ login: authcid.slice(0, 320) }, 'smtp.auth_authzid_refused');
+          return this.#error(r(535, '5.7.8', 'Authentication credentials invalid'));
+        }
         return this.#login(authcid, passwd);
       };
       if (initial !== undefined) return finish(initial);
@@ -464,8 +498,18 @@ export class SmtpSession {
     }
     if (params.body === 'BINARYMIME') return this.#error(r(555, '5.5.4', 'BINARYMIME needs CHUNKING, which is not offered'));
     if (this.#account && from !== '') {
-      const ok = await this.#d.reception.maySendAs(this.#account, from).catch(() => false);
-      if (!ok) return this.#error(replyFor(new DomainError('SENDER_DENIED'), 'mail'));
+      let ok: boolean;
+      try {
+        ok = await this.#d.reception.maySendAs(this.#account, from);
+      } catch (e) {
+        // The directory could not answer: a temporary error, not a permanent 553.
+        this.#log.warn({ err: (e as Error).message }, 'smtp.sender_check_failed');
+        return this.#send(replyFor(e, 'mail'));
+      }
+      if (!ok) {
+        this.#log.info({ account: this.#account.address, from: from.slice(0, 320) }, 'smtp.sender_denied');
+        return this.#error(replyFor(new DomainError('SENDER_DENIED'), 'mail'));
+      }
     }
     this.#tx = { from: from === '' ? '' : from, params, recipients: [], external: [], accepted: [], rcptParams: new Map(), localParams: new Map() };
     this.#send(r(250, '2.1.0', 'Ok'));

@@ -28,6 +28,13 @@ export interface RecipientOutcome {
   enhanced: string | null;
   message: string;
   remoteMta: string | null;
+  /**
+   * True when the next hop advertised DSN and took NOTIFY/ORCPT for this recipient: it then
+   * owns any success report (RFC 3461 §5.2.2), so no "relayed" DSN is sent from here.
+   */
+  remoteDsn?: boolean;
+  /** Internal detail for the operator (queue listing, logs); never sent to the sender. */
+  detail?: string;
 }
 
 export interface OutboundTransport {
