@@ -6,7 +6,10 @@
  */
 import type { Generated } from 'kysely';
 
-export interface DirectoryDB {
+import type { BlockRulesTables } from './migrations/0003-block-rules.ts';
+import type { DkimKeysTables } from './migrations/0004-dkim-keys.ts';
+
+export interface DirectoryDB extends BlockRulesTables, DkimKeysTables {
   domains: { id: Generated<number>; name: string; enabled: number; created_at: number; updated_at: number };
   accounts: {
     id: Generated<number>;

@@ -59,7 +59,7 @@ describe('relay between two Bulwark servers', () => {
     tmp.cleanup();
   });
 
-  function submit(msg: nodemailer.SendMailOptions) {
+  function submit(msg: Parameters<ReturnType<typeof nodemailer.createTransport>['sendMail']>[0]) {
     const port = a.listening.find((l) => l.name === 'submission')!.port;
     const t = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, tls: { rejectUnauthorized: false }, auth: { user: 'alice@example.org', pass: PW } });
     return t.sendMail(msg).finally(() => t.close());

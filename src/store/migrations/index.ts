@@ -6,6 +6,8 @@
 import { sql, type Kysely } from 'kysely';
 import { Migrator, type Migration, type MigrationInfo } from 'kysely/migration';
 import { dialectTypes, type Engine, type EngineKind } from '../engine.ts';
+import { blockRulesMigration, TABLE_NAMES as BLOCK_TABLES } from './0003-block-rules.ts';
+import { dkimKeysMigration, TABLE_NAMES as DKIM_TABLES } from './0004-dkim-keys.ts';
 
 export type SchemaName = 'directory' | 'partition';
 
@@ -136,6 +138,8 @@ function directoryMigrations(kind: EngineKind): Record<string, Migration> {
         await db.schema.createIndex('queue_recipients_due').on('queue_recipients').columns(['status', 'next_attempt_at']).execute();
       },
     },
+    '0003_block_rules': blockRulesMigration(kind),
+    '0004_dkim_keys': dkimKeysMigration(kind),
   };
 }
 
@@ -241,7 +245,7 @@ export async function migrate(engine: Engine, schema: SchemaName): Promise<strin
 
 /** The tables of a schema, in an order that satisfies foreign keys on insert. */
 export const TABLES: Record<SchemaName, string[]> = {
-  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients'],
+  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES],
   partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs'],
 };
 

@@ -411,8 +411,10 @@ export class MailQueue {
             reportingMta: this.#d.settings.hostname, to: msg.sender, envid: msg.envid, arrivalDate: msg.created_at,
             recipients, original: Buffer.from(msg.body), ret: msg.ret, smtputf8: msg.smtputf8 === 1, now,
           });
+          // SMTPUTF8 only when the report carries UTF-8 (an ASCII report goes anywhere).
+          const smtputf8 = msg.smtputf8 === 1 && body.some((c) => c > 0x7f);
           const ids = await this.#insert(trx, {
-            from: '', body, recipients: [{ address: msg.sender, accountId: senderAccount }], origin: 'dsn', isDsn: true, smtputf8: msg.smtputf8 === 1,
+            from: '', body, recipients: [{ address: msg.sender, accountId: senderAccount }], origin: 'dsn', isDsn: true, smtputf8,
           }, now);
           dsnIds.push(...ids);
         }
