@@ -15,6 +15,8 @@ import { Reception } from './core/mail/reception.ts';
 import { AuthThrottle } from './security/auth-throttle.ts';
 import { MailQueue } from './core/mail/queue/queue.ts';
 import { mailAuthHooks } from './security/mail-auth.ts';
+import { Notices } from './core/mail/notices.ts';
+import { SendRate } from './security/send-rate.ts';
 
 export interface App {
   config: Config;
@@ -27,6 +29,8 @@ export interface App {
   bus: ChangeBus;
   reception: Reception;
   queue: MailQueue;
+  notices: Notices;
+  sendRate: SendRate;
   throttle: AuthThrottle;
   close(): Promise<void>;
 }
@@ -95,6 +99,8 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     bus,
     reception: new Reception(directory, mail, pipeline, queue, c.server.hostname),
     queue,
+    notices: new Notices({ enabled: c.limits.notify_recipients_oversize, intervalMs: c.limits.notice_interval_minutes * 60_000, hostname: c.server.hostname }, (req) => pipeline.deliver(req), log),
+    sendRate: new SendRate({ messagesPerHour: c.smtp.max_messages_per_hour, recipientsPerHour: c.smtp.max_recipients_per_hour }),
     throttle: new AuthThrottle(),
     close: async () => {
       await queue.stop();

@@ -1,8 +1,9 @@
 /**
- * The DSN builder (src/core/mail/dsn.ts) against RFC 3464 (the message/delivery-status
- * format), RFC 6522 (multipart/report), RFC 3461 §4.3 and §6 (what a DSN returns and which
- * fields it carries) and RFC 6533 (internationalised reports). Pure: no store involved;
- * the queue tests (test/core/queue.test.ts) check when DSNs are sent, on both engines.
+ * Issue 3 (mail transport): the DSN builder (src/core/mail/dsn.ts) against RFC 3464 (the
+ * message/delivery-status format), RFC 6522 (multipart/report), RFC 3461 §4.3 and §6 (what
+ * a DSN returns and which fields it carries) and RFC 6533 (internationalised reports).
+ * Pure: no store involved; the queue tests (test/core/queue.test.ts) check when DSNs are
+ * sent, on both engines.
  */
 import { describe, expect, it } from 'vitest';
 import { buildDsn, type DsnInput, type DsnRecipient } from '../../src/core/mail/dsn.ts';

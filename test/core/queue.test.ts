@@ -1,8 +1,9 @@
 /**
- * The outbound queue (src/core/mail/queue/queue.ts) on both engines: durable enqueue, relay
- * through an OutboundTransport, retries with exponential backoff, DSNs (RFC 3461, RFC 3464)
- * for failure, delay, success and expiry, local retry after a partition failure (GW-EMG-3),
- * leases between two workers, and the operator's hold/release/retry/delete/list/show.
+ * Issue 3 (mail transport): the outbound queue (src/core/mail/queue/queue.ts) on both
+ * engines: durable enqueue, relay through an OutboundTransport, retries with exponential
+ * backoff, DSNs (RFC 3461, RFC 3464) for failure, delay, success and expiry, local retry
+ * after a partition failure (GW-EMG-3), leases between two workers, and the operator's
+ * hold/release/retry/delete/list/show.
  *
  * The SMTP client is tested elsewhere: here a recording transport stands in for it. It
  * records every attempt and answers with scripted outcomes. The worker is never started;
@@ -329,7 +330,7 @@ describe.each(ENGINES)('mail queue on %s', (engine) => {
     t.reset();
   });
 
-  it('enqueue is durable and complete: message and recipient rows are committed when it returns (read over another connection)', async () => {
+  it('issue 3, durability (DESIGN: nothing acknowledged before it is committed): enqueue is durable and complete: message and recipient rows are committed when it returns (read over another connection)', async () => {
     const body = message('durable');
     const id = await q.enqueue({
       from: 'alice@a.example', body, envid: 'ENV-durable', ret: 'HDRS', smtputf8: false, origin: 'submission', accountId: env.alice.id,
@@ -423,7 +424,7 @@ describe.each(ENGINES)('mail queue on %s', (engine) => {
     await expectCode(q.retry('no-such-entry'), 'NOT_FOUND');
   });
 
-  it('permanent outcome, local sender: status failed, one DSN with the null sender, delivered into the sender\'s INBOX as a multipart/report (RFC 3464)', async () => {
+  it('issue 3, GW-DOS-2 (our users get a DSN): permanent outcome, local sender: status failed, one DSN with the null sender, delivered into the sender\'s INBOX as a multipart/report (RFC 3464)', async () => {
     const raw = message('Bounce me', { to: 'gone@remote.example', body: 'The original body text.' });
     await env.app.reception.accept({
       id: 'sub-bounce', raw, from: 'alice@a.example', local: [], external: [{ address: 'gone@remote.example', orcpt: 'rfc822;gone@remote.example' }],
@@ -738,7 +739,7 @@ describe.each(ENGINES)('mail queue on %s', (engine) => {
     expect(await queueRows(env)).toEqual({ messages: [], recipients: [] });
   });
 
-  it('leases: two MailQueue workers on the same store, running at once, attempt each recipient once per due time', async () => {
+  it('issue 3, scale-out: leases: two MailQueue workers on the same store, running at once, attempt each recipient once per due time', async () => {
     // SQLite: a second worker over the same Stores (one process holds one connection per
     // file). PostgreSQL: a second installation opened on the same data directory, with its
     // own connection pool, as a second node would.

@@ -1,8 +1,9 @@
 /**
- * Reception (src/core/mail/reception.ts): stripBcc, which keeps blind-copy recipients out of
- * submitted messages (RFC 5322 §3.6.3), and accept() on both engines: the From: header of a
- * submission must be the account's own (GW-ACC-2), Bcc is removed before anything is stored
- * or queued, external recipients go into the queue with their DSN parameters.
+ * Issue 3 (mail transport): reception (src/core/mail/reception.ts): stripBcc, which keeps
+ * blind-copy recipients out of submitted messages (RFC 5322 §3.6.3), and accept() on both
+ * engines: the From: header of a submission must be the account's own (GW-ACC-2), Bcc is
+ * removed before anything is stored or queued, external recipients go into the queue with
+ * their DSN parameters.
  */
 import fs from 'node:fs';
 import path from 'node:path';

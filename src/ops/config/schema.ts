@@ -141,6 +141,10 @@ export const configSchema = z.strictObject({
     default_quota: size(0, 2 ** 50).default(2 ** 30).describe('Storage quota for new accounts (0 = unlimited, not recommended).'),
     max_list_depth: int(1, 32).default(8).describe('How deeply distribution lists may nest before expansion stops.'),
     max_expansion: int(1, 1_000_000).default(10_000).describe('Most recipients one address may expand to.'),
+    notify_recipients_oversize: bool().default(true)
+      .describe('Tell local recipients (one short notice in the inbox) when a message to them was refused as too large (S 4.357, GW-DOS-2).'),
+    notice_interval_minutes: int(1, 7 * 24 * 60).default(60)
+      .describe('At most one such notice per recipient and sender in this interval.'),
   }).prefault({}).describe('Limits against denial of service (GW-DOS-*); all on by default.'),
   smtp: z.strictObject({
     max_recipients: int(1, 100_000).default(100).describe('Recipients per message; more get 452 4.5.3.'),
@@ -154,6 +158,10 @@ export const configSchema = z.strictObject({
       .describe('Over quota: temporary (452 4.2.2, the sender retries) or permanent (552 5.2.2).'),
     require_tls: bool().default(false)
       .describe('Refuse mail on the MX listener before STARTTLS (APP.5.3.A2). Off by default: servers that cannot do TLS would lose mail; the self-check reports it.'),
+    max_messages_per_hour: int(1, 1_000_000).default(200)
+      .describe('Messages one account may submit per hour; more get 451 4.7.1 and the admins are alerted (GW-DOS-6).'),
+    max_recipients_per_hour: int(1, 10_000_000).default(2000)
+      .describe('Recipients one account may submit to per hour.'),
     verify_sender_auth: bool().default(true)
       .describe('Verify SPF, DKIM, DMARC and ARC of received mail and add Authentication-Results.'),
     dmarc_reject: z.enum(['refuse', 'junk', 'accept']).default('refuse')

@@ -127,6 +127,8 @@ export class SmtpSession {
   #authStep: ((line: string) => Promise<void>) | null = null;
   /** Octets received while busy (bounded: see #onData). */
   #unread = 0;
+  /** Replies wait in the socket's buffer because the client does not read them (see #send). */
+  #writeBlocked = false;
   // The session's own socket listeners, kept so that STARTTLS can remove exactly these and
   // leave the listener's (connection accounting) in place.
   readonly #onSocketData = (chunk: Buffer) => this.#onData(chunk);
@@ -239,13 +241,23 @@ export class SmtpSession {
       this.#busy = false;
       this.#unread = 0;
       if (this.#stopping && !this.#inData && !this.#closed) this.#goodbye();
-      if (!this.#closed && this.#socket.isPaused() && this.#queue.length === 0) this.#socket.resume();
+      if (!this.#closed && !this.#writeBlocked && this.#socket.isPaused() && this.#queue.length === 0) this.#socket.resume();
     }
   }
 
   #send(reply: Reply): void {
     if (this.#closed || this.#socket.destroyed) return;
-    this.#socket.write(formatReply(reply.code, reply.enhanced, reply.text));
+    const socket = this.#socket;
+    if (!socket.write(formatReply(reply.code, reply.enhanced, reply.text)) && !this.#writeBlocked) {
+      // The client does not read its replies (a pipelining flood): stop reading its commands
+      // until it does, or the replies would pile up in memory without bound.
+      this.#writeBlocked = true;
+      socket.pause();
+      socket.once('drain', () => {
+        this.#writeBlocked = false;
+        if (!this.#closed && !this.#busy && socket === this.#socket) socket.resume();
+      });
+    }
   }
 
   #close(): void {

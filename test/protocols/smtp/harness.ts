@@ -146,7 +146,9 @@ function parseReply(rawLines: string[]): Reply {
 export class SmtpClient {
   socket: net.Socket | tls.TLSSocket;
   #buf = '';
+  /** Replies not read yet: #replies[#head] onwards (a queue that stays linear under a flood). */
   #replies: Reply[] = [];
+  #head = 0;
   #waiters: ((r: Reply | null) => void)[] = [];
   #ended = false;
   /** Resolves when the server closed the connection (or it failed). */
@@ -200,29 +202,27 @@ export class SmtpClient {
   #onData = (d: string): void => {
     this.transcript += d;
     this.#buf += d;
+    // A reply is complete at a line "ddd" or "ddd text"; "ddd-text" lines continue it. All
+    // complete replies of the buffer are taken in one pass (a flood of replies stays linear).
+    let pos = 0;
+    let lines: string[] = [];
+    let consumed = 0;
     for (;;) {
-      // A reply is complete at a line "ddd" or "ddd text"; "ddd-text" lines continue it.
-      const lines: string[] = [];
-      let pos = 0;
-      let done = false;
-      for (;;) {
-        const nl = this.#buf.indexOf('\r\n', pos);
-        if (nl === -1) break;
-        const line = this.#buf.slice(pos, nl);
-        pos = nl + 2;
-        lines.push(line);
-        if (MID_LINE.test(line)) continue;
-        if (!LAST_LINE.test(line)) throw new Error(`malformed reply line ${JSON.stringify(line)}`);
-        done = true;
-        break;
-      }
-      if (!done) return;
-      this.#buf = this.#buf.slice(pos);
+      const nl = this.#buf.indexOf('\r\n', pos);
+      if (nl === -1) break;
+      const line = this.#buf.slice(pos, nl);
+      pos = nl + 2;
+      lines.push(line);
+      if (MID_LINE.test(line)) continue;
+      if (!LAST_LINE.test(line)) throw new Error(`malformed reply line ${JSON.stringify(line)}`);
       const reply = parseReply(lines);
+      lines = [];
+      consumed = pos;
       const w = this.#waiters.shift();
       if (w) w(reply);
       else this.#replies.push(reply);
     }
+    this.#buf = this.#buf.slice(consumed);
   };
 
   #onClose = (): void => {
@@ -242,8 +242,14 @@ export class SmtpClient {
 
   /** Next complete reply; null when the connection closed first. */
   read(): Promise<Reply | null> {
-    const r = this.#replies.shift();
-    if (r) return Promise.resolve(r);
+    if (this.#head < this.#replies.length) {
+      const r = this.#replies[this.#head++];
+      if (this.#head > 1024 && this.#head * 2 > this.#replies.length) {
+        this.#replies = this.#replies.slice(this.#head);
+        this.#head = 0;
+      }
+      return Promise.resolve(r);
+    }
     if (this.#ended) return Promise.resolve(null);
     return new Promise((res) => this.#waiters.push(res));
   }
@@ -263,7 +269,7 @@ export class SmtpClient {
 
   /** Replies already received and not read yet (without waiting). */
   get buffered(): number {
-    return this.#replies.length;
+    return this.#replies.length - this.#head;
   }
 
   /** Sends one command line (CRLF added) and reads its reply. */

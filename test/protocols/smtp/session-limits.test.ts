@@ -77,6 +77,21 @@ describe('connection and error limits', () => {
     await last.quit();
   });
 
+  it('GW-DOS-4: a client that pipelines a flood of commands without reading the replies is served in order once it reads', async () => {
+    // EHLO: a short command with a long (multi-line) reply, so the replies fill every buffer.
+    const n = 60_000;
+    const c = await ehloClient(s.port.smtp);
+    c.socket.pause(); // read nothing: the server's replies back up, and it must stop reading too
+    c.write(`${'EHLO a.example\r\n'.repeat(n)}QUIT\r\n`);
+    await new Promise((r) => setTimeout(r, 300));
+    c.socket.resume();
+    let ok = 0;
+    for (let i = 0; i < n; i++) if ((await c.reply()).code === 250) ok++;
+    expect(ok).toBe(n);
+    expect((await c.reply()).code).toBe(221);
+    await c.waitClosed();
+  });
+
   it('over quota with smtp.quota_reply = permanent: 552 5.2.2 at RCPT', async () => {
     const c = await ehloClient(s.port.smtp);
     expect((await c.send('x@remote.example', [`full@${DOMAIN}`], message(['Subject: fill', '', 'x']))).code).toBe(250);

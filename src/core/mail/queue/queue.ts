@@ -250,7 +250,11 @@ export class MailQueue {
           const text = e instanceof Error ? e.message : String(e);
           outcomes = group.map((r) => ({ address: r.address, status: 'temporary', code: 451, enhanced: '4.3.0', message: 'temporary local problem', remoteMta: null, detail: text }));
         }
-        await this.#apply(msg, group, outcomes, now);
+        // One group's trouble (a store error while applying) must not stop the others; its
+        // recipients keep their lease until it runs out and are tried again then.
+        await this.#apply(msg, group, outcomes, now).catch((e) => {
+          this.#d.log.error({ queueId: msg.id, err: (e as Error).message }, 'queue.apply_failed');
+        });
       }
     } finally {
       clearInterval(heartbeat);
