@@ -27,6 +27,8 @@ export const AUDIT_EVENTS = {
   'domain.create': 'a domain was created',
   'domain.update': 'a domain was changed (before/after)',
   'domain.delete': 'a domain was removed',
+  'dkim.generate': 'a DKIM signing key was generated for a domain and made its active key',
+  'dkim.remove': 'a DKIM signing key of a domain was removed',
   'alias.create': 'an alias was created',
   'alias.update': 'an alias was changed (before/after targets)',
   'alias.delete': 'an alias was removed',

@@ -760,7 +760,7 @@ describe.each(ENGINES)('mail queue on %s', (engine) => {
     }
     other.setTransport(t);
     try {
-      const N = 12;
+      const N = 40;
       const bobBefore = (await inbox(env, env.bob)).length;
       for (let i = 0; i < N; i++) {
         await q.enqueue({

@@ -189,7 +189,8 @@ export class SmtpTransport implements OutboundTransport {
       maxIdleMs: o.maxIdleMs ?? DEFAULTS.maxIdleMs,
       maxMessagesPerConnection: o.maxMessagesPerConnection ?? DEFAULTS.maxMessagesPerConnection,
     };
-    this.#log = o.log.child({ proto: 'smtp-out' });
+    // The caller may have named the protocol already; pino would repeat the key.
+    this.#log = 'proto' in o.log.bindings() ? o.log : o.log.child({ proto: 'smtp-out' });
   }
 
   async send(a: OutboundAttempt): Promise<RecipientOutcome[]> {

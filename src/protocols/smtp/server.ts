@@ -80,7 +80,9 @@ export class SmtpListener {
           this.#log.debug({ err: err.message, remote: raw.remoteAddress }, 'smtp.tls_error');
           secure.destroy();
         };
-        secure.once('error', onError);
+        // 'on', not 'once': an error after the first must not find the socket without a listener.
+        secure.on('error', onError);
+        raw.on('error', (err) => this.#log.debug({ err: err.message }, 'smtp.socket_error'));
         secure.once('secure', () => {
           clearTimeout(timer);
           secure.off('error', onError);

@@ -4,10 +4,11 @@
  * working, and slots that come back when sessions end, STARTTLS sessions included), the
  * permanent quota reply, and a graceful stop.
  */
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountInfo } from '../../../src/core/directory/directory.ts';
 import { openApp } from '../../../src/app.ts';
-import { actor, addAccount, ehloClient, inbox, message, startTestServer, SmtpClient, DOMAIN, type TestServer } from './harness.ts';
+import { actor, addAccount, b64, ehloClient, inbox, message, startTestServer, SmtpClient, DOMAIN, PASSWORD, type TestServer } from './harness.ts';
 
 const PER_IP = 3;
 
@@ -134,6 +135,31 @@ describe('timeouts', () => {
     await c.waitClosed();
     expect((await inbox(s.app, alice)).length).toBe(before);
   });
+
+  it('GW-DOS-4: a connection to the implicit-TLS port that never completes the handshake is cut after the command timeout', async () => {
+    const raw = net.connect(s.port.submissions, '127.0.0.1');
+    const closed = new Promise<void>((r) => raw.on('close', () => r()));
+    raw.on('error', () => {});
+    await closed;
+    // Plain text on the TLS port is no handshake either.
+    const junk = net.connect(s.port.submissions, '127.0.0.1', () => junk.write('EHLO client.example.net\r\n'));
+    junk.on('error', () => {});
+    await new Promise<void>((r) => junk.on('close', () => r()));
+    // The port still works.
+    const c = await SmtpClient.connect(s.port.submissions, { tls: true });
+    expect(c.greeting.code).toBe(220);
+    await c.quit();
+  });
+
+  it('GW-DOS-4/GW-DOS-5: the command timeout does not run while the server itself makes the client wait (login throttling)', async () => {
+    // Four failures from this address: the next attempt is answered only after a throttle
+    // delay longer than the 1 s command timeout. The client is not idle; the server is busy.
+    const c = await ehloClient(s.port.submissions, { tls: true, localAddress: '127.0.0.6' });
+    for (let i = 0; i < 4; i++) expect((await c.cmd(`AUTH PLAIN ${b64(`\u0000alice@${DOMAIN}\u0000wrong-${i}`)}`)).code).toBe(535);
+    const ok = await c.cmd(`AUTH PLAIN ${b64(`\u0000alice@${DOMAIN}\u0000${PASSWORD}`)}`);
+    expect([ok.code, ok.enhanced]).toEqual([235, '2.7.0']);
+    await c.quit();
+  });
 });
 
 describe('graceful stop', () => {
@@ -150,6 +176,11 @@ describe('graceful stop', () => {
   it('stop(): an idle session gets 421 4.3.2; a session in the middle of DATA finishes its message (250) first, then gets 421 4.3.2', async () => {
     const idle = await ehloClient(s.port.smtp);
     const busy = await ehloClient(s.port.submission);
+    // A connection that has not finished its TLS handshake (and so has no session yet).
+    const handshaking = net.connect(s.port.submissions, '127.0.0.1');
+    handshaking.on('error', () => {});
+    const handshakingClosed = new Promise<void>((r) => handshaking.on('close', () => r()));
+    await new Promise<void>((r) => handshaking.on('connect', () => r()));
     const mx = await ehloClient(s.port.smtp);
     expect((await mx.cmd('MAIL FROM:<x@remote.example>')).code).toBe(250);
     expect((await mx.cmd(`RCPT TO:<alice@${DOMAIN}>`)).code).toBe(250);
@@ -170,6 +201,7 @@ describe('graceful stop', () => {
     expect([bye.code, bye.enhanced]).toEqual([421, '4.3.2']);
     await mx.waitClosed();
     await stopped;
+    await handshakingClosed;
 
     // The message finished during the stop is stored.
     const app = await openApp(s.dataDir, { env: {} });

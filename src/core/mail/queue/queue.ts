@@ -221,8 +221,8 @@ export class MailQueue {
   async runOnce(now = Date.now()): Promise<number> {
     const started = Date.now();
     const clock = () => now + Math.max(0, Date.now() - started);
-    const claimed = await this.#claim(now);
-    if (claimed.length === 0) return 0;
+    const groups = await this.#claim(now);
+    if (groups.length === 0) return 0;
     // An attempt may take longer than a lease (SMTP timeouts are minutes): renew ours while
     // the run lasts, so that no other node takes a recipient we are still working on.
     const { leaseMs } = this.#d.settings;
@@ -233,14 +233,7 @@ export class MailQueue {
     }, Math.max(1000, Math.floor(leaseMs / 3)));
     heartbeat.unref();
     try {
-      const groups = new Map<string, Rcpt[]>();
-      for (const r of claimed) {
-        const key = `${r.queue_id}\u0000${r.account_id !== null ? 'local' : r.domain}`;
-        const g = groups.get(key) ?? [];
-        g.push(r);
-        groups.set(key, g);
-      }
-      for (const group of groups.values()) {
+      for (const group of groups) {
         const msg = await this.#db.selectFrom('queue_messages').selectAll().where('id', '=', group[0].queue_id).executeTakeFirst();
         if (!msg) continue; // deleted meanwhile; its recipients went with it
         let outcomes: RecipientOutcome[];
@@ -259,28 +252,40 @@ export class MailQueue {
     } finally {
       clearInterval(heartbeat);
     }
-    return claimed.length;
+    return groups.reduce((n, g) => n + g.length, 0);
   }
 
-  async #claim(now: number): Promise<Rcpt[]> {
-    const due = await this.#db.selectFrom('queue_recipients').select(['queue_id', 'address'])
+  /**
+   * Takes the lease on what is due, one group (a message's recipients at one domain, or its
+   * local ones) at a time and whole: the message row is locked first, so that two workers
+   * never split one group between them (one would otherwise send the message twice to the
+   * same domain), and the conditions are checked again in the statement that takes the lease.
+   */
+  async #claim(now: number): Promise<Rcpt[][]> {
+    const due = await this.#db.selectFrom('queue_recipients').select(['queue_id', 'domain', 'account_id'])
       .where('status', '=', 'pending').where('next_attempt_at', '<=', now)
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
       .orderBy('next_attempt_at').orderBy('queue_id').orderBy('address').limit(200).execute();
-    const mine: Rcpt[] = [];
+    const keys = new Map<string, { queueId: string; domain: string; local: boolean }>();
     for (const r of due) {
-      // The conditions again, in the statement that takes the lease: of two nodes that both
-      // saw the row, one updates it and the other finds it leased, or already attempted and
-      // no longer due (PostgreSQL re-checks the WHERE on the row it waited for).
-      const row = await this.#db.updateTable('queue_recipients')
-        .set({ lease_owner: this.#node, lease_until: now + this.#d.settings.leaseMs })
-        .where('queue_id', '=', r.queue_id).where('address', '=', r.address)
-        .where('status', '=', 'pending').where('next_attempt_at', '<=', now)
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-        .returningAll().executeTakeFirst();
-      if (row) mine.push(row);
+      const local = r.account_id !== null;
+      keys.set(`${r.queue_id}\u0000${local ? '' : r.domain}`, { queueId: r.queue_id, domain: r.domain, local });
     }
-    return mine;
+    const groups: Rcpt[][] = [];
+    for (const k of keys.values()) {
+      const rows = await this.#d.stores.dirTx('queue claim', async (trx) => {
+        const touched = await trx.updateTable('queue_messages').set((eb) => ({ size: eb.ref('size') })).where('id', '=', k.queueId).executeTakeFirst();
+        if (Number(touched.numUpdatedRows) === 0) return [];
+        let q = trx.updateTable('queue_recipients')
+          .set({ lease_owner: this.#node, lease_until: now + this.#d.settings.leaseMs })
+          .where('queue_id', '=', k.queueId).where('status', '=', 'pending').where('next_attempt_at', '<=', now)
+          .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]));
+        q = k.local ? q.where('account_id', 'is not', null) : q.where('account_id', 'is', null).where('domain', '=', k.domain);
+        return q.returningAll().execute();
+      });
+      if (rows.length > 0) groups.push(rows.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0)));
+    }
+    return groups;
   }
 
   async #deliverLocal(msg: DirRow<'queue_messages'>, group: Rcpt[]): Promise<RecipientOutcome[]> {
