@@ -12,9 +12,11 @@ import { silentLogger } from './ops/log.ts';
 import { ChangeBus } from './core/changes/bus.ts';
 import { DeliveryPipeline } from './core/mail/delivery/pipeline.ts';
 import { Reception } from './core/mail/reception.ts';
+import { BlockRules } from './core/mail/blocks.ts';
 import { AuthThrottle } from './security/auth-throttle.ts';
 import { MailQueue } from './core/mail/queue/queue.ts';
 import { mailAuthHooks } from './security/mail-auth.ts';
+import { DkimKeys } from './security/dkim.ts';
 import { Notices } from './core/mail/notices.ts';
 import { SendRate } from './security/send-rate.ts';
 
@@ -29,6 +31,8 @@ export interface App {
   bus: ChangeBus;
   reception: Reception;
   queue: MailQueue;
+  /** DKIM signing keys per domain; signs submitted mail that leaves for other domains. */
+  dkim: DkimKeys;
   notices: Notices;
   sendRate: SendRate;
   throttle: AuthThrottle;
@@ -88,6 +92,7 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
       return ex && ex.accounts.length === 1 && ex.external.length === 0 ? ex.accounts[0].id : null;
     },
   });
+  const dkim = new DkimKeys(stores, { log });
   return {
     config: loaded.config,
     dataDir,
@@ -97,8 +102,9 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     mail,
     directory,
     bus,
-    reception: new Reception(directory, mail, pipeline, queue, c.server.hostname),
+    reception: new Reception(directory, mail, pipeline, queue, c.server.hostname, (raw) => dkim.signOutbound(raw), new BlockRules(stores, directory, { log })),
     queue,
+    dkim,
     notices: new Notices({ enabled: c.limits.notify_recipients_oversize, intervalMs: c.limits.notice_interval_minutes * 60_000, hostname: c.server.hostname }, (req) => pipeline.deliver(req), log),
     sendRate: new SendRate({ messagesPerHour: c.smtp.max_messages_per_hour, recipientsPerHour: c.smtp.max_recipients_per_hour }),
     throttle: new AuthThrottle(),

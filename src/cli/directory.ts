@@ -11,6 +11,14 @@ import { displayAddress } from '../lib/address.ts';
 import type { AccountInfo, ListInfo, AliasInfo, PostPolicy } from '../core/directory/directory.ts';
 import { DomainError } from '../core/errors.ts';
 import type { Role } from '../core/actor.ts';
+import type { DkimKeyInfo } from '../security/dkim.ts';
+
+function dkimView(k: DkimKeyInfo) {
+  return {
+    domain: k.domain, selector: k.selector, algorithm: k.algorithm, bits: k.bits, active: k.active, created: new Date(k.createdAt).toISOString(),
+    name: k.name, value: k.value, strings: k.strings, record: k.record,
+  };
+}
 
 function accountView(a: AccountInfo) {
   return {
@@ -66,6 +74,37 @@ export function registerDirectory(program: Command): void {
     .action(async (name: string, _o, cmd: Command) => withApp(cmd, async (app, actor) => {
       await app.directory.removeDomain(actor, name);
       out(`domain ${name} removed`);
+    }));
+  const dkim = domain.command('dkim').description('DKIM signing keys of a domain (RFC 6376, RFC 8463)');
+  dkim.command('generate <domain>').description('generate a signing key and make it the active one; prints the DNS TXT record to publish')
+    .option('--selector <selector>', 'DNS selector (default: bw<YYYYMMDD>)')
+    .option('--algorithm <algorithm>', 'rsa or ed25519', 'rsa')
+    .option('--bits <bits>', 'RSA key size: 2048, 3072 or 4096 (default 2048)')
+    .action(async (name: string, o: { selector?: string; algorithm: string; bits?: string }, cmd: Command) => withApp(cmd, async (app, actor) => {
+      if (o.bits !== undefined && !/^[0-9]+$/.test(o.bits)) throw new DomainError('INVALID_INPUT', `--bits "${o.bits}" is not a number`);
+      const k = await app.dkim.generate(actor, name, { selector: o.selector, algorithm: o.algorithm, bits: o.bits === undefined ? undefined : Number(o.bits) });
+      process.stderr.write(`DKIM key ${k.selector} (${k.algorithm}-${k.bits}) generated for ${k.domain}; outbound mail from it is signed with this key from now on.\n`
+        + 'Publish this TXT record in DNS:\n');
+      out(k.record);
+    }));
+  dkim.command('show <domain>').description("show a domain's DKIM keys and their DNS TXT records").option('--json', 'machine-readable output')
+    .action(async (name: string, o: { json?: boolean }, cmd: Command) => withApp(cmd, async (app, actor) => {
+      const ks = await app.dkim.list(actor, name);
+      if (o.json) return printJson(ks.map(dkimView));
+      if (ks.length === 0) return out(`(no DKIM keys for ${name}; mail from it is not signed)`);
+      ks.forEach((k, i) => {
+        if (i > 0) out();
+        out(`selector   ${k.selector}${k.active ? ' (active)' : ''}`);
+        out(`algorithm  ${k.algorithm}-${k.bits}`);
+        out(`created    ${new Date(k.createdAt).toISOString()}`);
+        out(k.record);
+      });
+    }));
+  dkim.command('remove <domain>').description('remove a DKIM key (removing the active key stops signing for the domain)')
+    .requiredOption('--selector <selector>', 'the selector of the key to remove')
+    .action(async (name: string, o: { selector: string }, cmd: Command) => withApp(cmd, async (app, actor) => {
+      const k = await app.dkim.remove(actor, name, o.selector);
+      out(`DKIM key ${k.selector} of ${k.domain} removed${k.active ? '; it was the active key: mail from the domain is no longer signed' : ''}`);
     }));
 
   // ------------------------------------------------------------ account

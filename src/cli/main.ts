@@ -9,6 +9,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDirectory } from './directory.ts';
 import { registerOps } from './ops.ts';
 import { registerQueue } from './queue.ts';
+import { registerBlocks } from './blocks.ts';
 import { DomainError } from '../core/errors.ts';
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerOps(program);
   registerDirectory(program);
   registerQueue(program);
+  registerBlocks(program);
   return program;
 }
 

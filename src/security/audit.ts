@@ -35,6 +35,8 @@ export const AUDIT_EVENTS = {
   'list.create': 'a distribution list was created',
   'list.update': 'a distribution list was changed (before/after members and policy)',
   'list.delete': 'a distribution list was removed',
+  'block.create': 'a sender block rule was created (GW-FLT-1)',
+  'block.delete': 'a sender block rule was removed (GW-FLT-1)',
   'backup.create': 'a backup was made',
   'backup.verify': 'a backup was verified (verdict)',
   'backup.restore': 'a backup was restored',

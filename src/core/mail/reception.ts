@@ -12,6 +12,7 @@ import { normaliseAddress, parseAddress, stripSubaddress } from '../../lib/addre
 import { parseMessage } from '../../lib/mime/index.ts';
 import type { MailQueue, EnqueueRecipient } from './queue/queue.ts';
 import { receivedHeader } from './delivery/trace.ts';
+import type { BlockRules } from './blocks.ts';
 
 /** One accepted message as the protocol hands it over at the end of the data. */
 export interface Accepted extends Omit<DeliveryRequest, 'recipients'> {
@@ -51,6 +52,12 @@ export function stripBcc(raw: Buffer): Buffer {
   return Buffer.concat([...keep, raw.subarray(headEnd)]);
 }
 
+/**
+ * Signs a message leaving for other domains (DKIM, RFC 6376; security/dkim.ts implements
+ * it): returns it with its signature prepended, or unchanged when its From domain has no key.
+ */
+export type OutboundSigner = (raw: Buffer) => Promise<Buffer>;
+
 export interface RecipientCheck {
   /** Local accounts that will receive the message. */
   recipients: DeliveryRecipient[];
@@ -64,13 +71,17 @@ export class Reception {
   readonly #pipeline: DeliveryPipeline;
   readonly #queue: MailQueue;
   readonly #hostname: string;
+  readonly #sign: OutboundSigner | undefined;
+  readonly #blocks: BlockRules | undefined;
 
-  constructor(directory: Directory, mail: MailStore, pipeline: DeliveryPipeline, queue: MailQueue, hostname: string) {
+  constructor(directory: Directory, mail: MailStore, pipeline: DeliveryPipeline, queue: MailQueue, hostname: string, sign?: OutboundSigner, blocks?: BlockRules) {
     this.#directory = directory;
     this.#mail = mail;
     this.#pipeline = pipeline;
     this.#queue = queue;
     this.#hostname = hostname;
+    this.#sign = sign;
+    this.#blocks = blocks;
   }
 
   get directory(): Directory {
@@ -80,10 +91,11 @@ export class Reception {
   /**
    * Checks one RCPT. Throws: INVALID_INPUT (syntax), RELAY_DENIED (not our domain and not
    * authenticated), NOT_FOUND (no such local recipient), ACCOUNT_DISABLED, FORBIDDEN (list
-   * posting policy), LOOP_DETECTED, LIMIT_EXCEEDED, QUOTA_EXCEEDED (a directly addressed
-   * account is full), UNAVAILABLE (storage or directory down: temporary).
+   * posting policy; a sender block rule, GW-FLT-1), LOOP_DETECTED, LIMIT_EXCEEDED,
+   * QUOTA_EXCEEDED (a directly addressed account is full), UNAVAILABLE (storage or directory
+   * down: temporary). remoteAddress: the client's IP, for block rules on networks.
    */
-  async checkRecipient(address: string, sender: string, opts: { authenticated?: AccountInfo } = {}): Promise<RecipientCheck> {
+  async checkRecipient(address: string, sender: string, opts: { authenticated?: AccountInfo; remoteAddress?: string } = {}): Promise<RecipientCheck> {
     const addr = normaliseAddress(address);
     const { domain } = parseAddress(addr);
     if (!(await this.#directory.isLocalDomain(domain))) {
@@ -91,6 +103,7 @@ export class Reception {
       return { recipients: [], external: [addr] };
     }
     const ex = await this.#directory.expand(addr, { sender: sender || null });
+    if (this.#blocks) ex.accounts = await this.#blocks.screen(addr, ex.accounts, { sender: sender || null, remoteAddress: opts.remoteAddress });
     if (ex.accounts.length === 1 && ex.external.length === 0) {
       // A directly addressed full mailbox is refused now, not after the data (GW-DOS-3).
       const a = ex.accounts[0];
@@ -147,8 +160,11 @@ export class Reception {
     let queued = 0;
     if (a.external.length > 0) {
       const trace = receivedHeader({ ...a, raw, recipients: a.local }, this.#hostname);
+      // DKIM: submitted mail leaving for other domains is signed with its From domain's key
+      // (its From was checked above); forwarded mail and local copies are not.
+      const out = a.source.protocol === 'submission' && a.account && this.#sign ? await this.#sign(raw) : raw;
       await this.#queue.enqueue({
-        from: a.from, body: Buffer.concat([Buffer.from(`${trace}\r\n`), raw]), recipients: a.external, envid: a.envid, ret: a.ret,
+        from: a.from, body: Buffer.concat([Buffer.from(`${trace}\r\n`), out]), recipients: a.external, envid: a.envid, ret: a.ret,
         smtputf8: a.smtputf8, origin: a.source.protocol === 'submission' ? 'submission' : 'forward', accountId: a.account?.id,
       });
       queued += a.external.length;

@@ -532,7 +532,7 @@ export class SmtpSession {
     if (this.#tx.accepted.length >= this.#s.maxRecipients) return this.#send(r(452, '4.5.3', 'Too many recipients'));
     try {
       const addr = to === 'postmaster' ? `postmaster@${this.#s.hostname}` : to;
-      const check = await this.#d.reception.checkRecipient(addr, this.#tx.from, { authenticated: this.#account ?? undefined });
+      const check = await this.#d.reception.checkRecipient(addr, this.#tx.from, { authenticated: this.#account ?? undefined, remoteAddress: this.#remote });
       const notify = params.notify;
       const orcpt = params.orcpt ? `${params.orcpt.type};${params.orcpt.address}` : undefined;
       for (const x of check.external) {

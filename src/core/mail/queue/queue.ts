@@ -271,8 +271,15 @@ export class MailQueue {
       const local = r.account_id !== null;
       keys.set(`${r.queue_id}\u0000${local ? '' : r.domain}`, { queueId: r.queue_id, domain: r.domain, local });
     }
+    // In random order: workers that start together then mostly take different groups
+    // instead of queueing behind each other on the same message rows.
+    const order = [...keys.values()];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = crypto.randomInt(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
     const groups: Rcpt[][] = [];
-    for (const k of keys.values()) {
+    for (const k of order) {
       const rows = await this.#d.stores.dirTx('queue claim', async (trx) => {
         const touched = await trx.updateTable('queue_messages').set((eb) => ({ size: eb.ref('size') })).where('id', '=', k.queueId).executeTakeFirst();
         if (Number(touched.numUpdatedRows) === 0) return [];
