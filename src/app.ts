@@ -89,7 +89,11 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     accountById: (id) => directory.accountById(id),
     localAccountFor: async (address) => {
       const ex = await directory.expand(address).catch(() => null);
-      return ex && ex.accounts.length === 1 && ex.external.length === 0 ? ex.accounts[0].id : null;
+      if (ex && ex.accounts.length === 1 && ex.external.length === 0) return ex.accounts[0].id;
+      // A sender address of our own domain that reaches no single account (gone, or a list):
+      // 0 is no account, so the DSN fails quietly instead of being relayed back to ourselves.
+      const domain = address.slice(address.lastIndexOf('@') + 1);
+      return (await directory.isLocalDomain(domain).catch(() => false)) ? 0 : null;
     },
   });
   const dkim = new DkimKeys(stores, { log });

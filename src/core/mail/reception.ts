@@ -31,6 +31,8 @@ export interface Accepted extends Omit<DeliveryRequest, 'recipients'> {
  * anywhere: recipients must not learn who else got a blind copy.
  */
 export function stripBcc(raw: Buffer): Buffer {
+  // A message that starts with an empty line has no header section at all.
+  if (raw[0] === 0x0d && raw[1] === 0x0a) return raw;
   const end = raw.indexOf('\r\n\r\n');
   const headEnd = end < 0 ? raw.length : end + 2;
   const keep: Buffer[] = [];
@@ -157,9 +159,28 @@ export class Reception {
         for (const f of from) if (!(await this.maySendAs(a.account, f))) throw new DomainError('SENDER_DENIED', `From: ${f}`);
       }
     }
+    // Local recipients first: a stage that refuses the message (content checks) refuses it
+    // before anything was queued for relay.
     let queued = 0;
+    let stored = 0;
+    if (a.local.length > 0) {
+      const res = await this.#pipeline.deliver({ ...a, raw, recipients: a.local });
+      const failed = res.recipients.filter((x) => x.status === 'failed');
+      stored = res.recipients.length - failed.length;
+      if (failed.length > 0) {
+        // Stored for the others; the rest waits in the queue (or bounces from there). The
+        // queued copy keeps this hop's Received line (client address and HELO).
+        const hop = receivedHeader({ ...a, raw, recipients: [] }, this.#hostname);
+        await this.#queue.enqueue({
+          from: a.from, body: Buffer.concat([Buffer.from(`${hop}\r\n`), raw]), origin: 'local-retry', envid: a.envid, ret: a.ret, smtputf8: a.smtputf8, accountId: a.account?.id,
+          recipients: failed.map((f) => ({ address: f.address, accountId: f.accountId, ...(a.localParams?.get(f.address) ?? {}) })),
+        });
+        queued += failed.length;
+      }
+    }
     if (a.external.length > 0) {
-      const trace = receivedHeader({ ...a, raw, recipients: a.local }, this.#hostname);
+      // No "for <...>" in the relayed copy: it must not name any other (possibly Bcc) recipient.
+      const trace = receivedHeader({ ...a, raw, recipients: [] }, this.#hostname);
       // DKIM: submitted mail leaving for other domains is signed with its From domain's key
       // (its From was checked above); forwarded mail and local copies are not.
       const out = a.source.protocol === 'submission' && a.account && this.#sign ? await this.#sign(raw) : raw;
@@ -169,17 +190,6 @@ export class Reception {
       });
       queued += a.external.length;
     }
-    if (a.local.length === 0) return { queued, stored: 0 };
-    const res = await this.#pipeline.deliver({ ...a, raw, recipients: a.local });
-    const failed = res.recipients.filter((x) => x.status === 'failed');
-    if (failed.length > 0) {
-      // Stored for the others; the rest waits in the queue (or bounces from there).
-      await this.#queue.enqueue({
-        from: a.from, body: raw, origin: 'local-retry', envid: a.envid, ret: a.ret, smtputf8: a.smtputf8, accountId: a.account?.id,
-        recipients: failed.map((f) => ({ address: f.address, accountId: f.accountId, ...(a.localParams?.get(f.address) ?? {}) })),
-      });
-      queued += failed.length;
-    }
-    return { queued, stored: res.recipients.length - failed.length };
+    return { queued, stored };
   }
 }

@@ -52,6 +52,8 @@ export interface OutboundAttempt {
 export interface RecipientOutcome {
   address: string;
   status: 'delivered' | 'temporary' | 'permanent';
+  /** The next hop offered DSN and took NOTIFY/ORCPT: success DSNs are its to send. */
+  remoteDsn?: boolean;
   code: number;
   enhanced: string | null;
   /** The remote reply text, or our diagnosis. */
@@ -475,7 +477,8 @@ export class SmtpTransport implements OutboundTransport {
       }
       // RFC 5321 §4.1.1.4 and §3.3: the reply to "." is the one answer for every accepted recipient.
       const end = await conn.read(o.dataTimeoutMs, 'the end of the data');
-      out.set(accepted, resultOf(end, remote));
+      // RFC 3461 §6.2: when the next hop took the DSN request, success reports are its to send.
+      out.set(accepted, end.code >= 200 && end.code < 300 ? { ...resultOf(end, remote), remoteDsn: dsn } : resultOf(end, remote));
       conn.log.info({ recipients: accepted.length, reply: describeReply(end), tls: conn.tls }, end.code < 300 ? 'smtp.out.sent' : 'smtp.out.data_refused');
       return end.code !== 421;
     } catch (e) {
