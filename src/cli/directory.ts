@@ -83,7 +83,7 @@ export function registerDirectory(program: Command): void {
     .action(async (name: string, o: { selector?: string; algorithm: string; bits?: string }, cmd: Command) => withApp(cmd, async (app, actor) => {
       if (o.bits !== undefined && !/^[0-9]+$/.test(o.bits)) throw new DomainError('INVALID_INPUT', `--bits "${o.bits}" is not a number`);
       const k = await app.dkim.generate(actor, name, { selector: o.selector, algorithm: o.algorithm, bits: o.bits === undefined ? undefined : Number(o.bits) });
-      process.stderr.write(`DKIM key ${k.selector} (${k.algorithm}-${k.bits}) generated for ${k.domain}; outbound mail from it is signed with this key from now on.\n`
+      process.stderr.write(`DKIM key ${k.selector} (${k.algorithm === 'rsa' ? `rsa-${k.bits}` : k.algorithm}) generated for ${k.domain}; outbound mail from it is signed with this key from now on.\n`
         + 'Publish this TXT record in DNS:\n');
       out(k.record);
     }));
@@ -95,7 +95,7 @@ export function registerDirectory(program: Command): void {
       ks.forEach((k, i) => {
         if (i > 0) out();
         out(`selector   ${k.selector}${k.active ? ' (active)' : ''}`);
-        out(`algorithm  ${k.algorithm}-${k.bits}`);
+        out(`algorithm  ${k.algorithm === 'rsa' ? `rsa-${k.bits}` : k.algorithm}`);
         out(`created    ${new Date(k.createdAt).toISOString()}`);
         out(k.record);
       });
