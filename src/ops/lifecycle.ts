@@ -107,7 +107,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       revealClient: config.smtp.reveal_client_on_submission,
       secureContext,
     });
-    const smtpDeps = { reception: app.reception, throttle: app.throttle, stores: app.stores };
+    const smtpDeps = { reception: app.reception, throttle: app.throttle, stores: app.stores, sendRate: app.sendRate, notices: app.notices };
 
     const listening: Listening[] = [];
     for (const name of LISTENER_ORDER) {

@@ -716,6 +716,18 @@ export class Directory {
       const hit = await this.lookup(addr);
       if (!hit) {
         if (await isLocal(domainOf(addr))) {
+          // RFC 5321 §4.5.1 and RFC 2142: postmaster@ (and abuse@) exist for every domain we
+          // serve. Without an explicit address they reach the domain's admins, else the admins.
+          const role = addr.slice(0, addr.lastIndexOf('@'));
+          if (top && (role === 'postmaster' || role === 'abuse')) {
+            for (const a of await this.#roleRecipients(domainOf(addr))) {
+              if (!accounts.has(a.id)) {
+                addRecipient();
+                accounts.set(a.id, a);
+              }
+            }
+            if (accounts.size > 0) return;
+          }
           if (top) throw new DomainError('NOT_FOUND', `no such recipient ${displayAddress(addr)}`);
           skipped.push(addr); // a stale member of a list or alias: skip, do not bounce the whole list
           return;
@@ -777,6 +789,14 @@ export class Directory {
       throw mapDbError(e, 'expand address');
     }
     return { accounts: [...accounts.values()], external: [...external].sort(), skipped };
+  }
+
+  /** Enabled domain-admins of a domain, or else enabled admins: who gets postmaster@ mail. */
+  async #roleRecipients(domain: string): Promise<AccountInfo[]> {
+    const rows = (await this.#db.selectFrom('accounts').selectAll().where('enabled', '=', 1).orderBy('id').execute()).map(toAccount);
+    const d = await this.#db.selectFrom('domains').select('id').where('name', '=', domain).executeTakeFirst();
+    const domainAdmins = rows.filter((a) => a.domainId === d?.id && a.roles.includes('domain-admin'));
+    return domainAdmins.length > 0 ? domainAdmins : rows.filter((a) => a.roles.includes('admin'));
   }
 
   /** Refuses with FORBIDDEN when the sender may not post to the list. */

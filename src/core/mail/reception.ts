@@ -138,6 +138,14 @@ export class Reception {
     return aliases.some((al) => al.address === a && al.targets.includes(account.address));
   }
 
+  /** Where mail to the bare <Postmaster> goes (RFC 5321 §4.5.1): postmaster@ of the first domain. */
+  async postmasterAddress(): Promise<string> {
+    const domains = await this.#directory.listDomains({ kind: 'system', name: 'smtp' });
+    const d = domains.find((x) => x.enabled) ?? domains[0];
+    if (!d) throw new DomainError('NOT_FOUND', 'no domain is configured');
+    return `postmaster@${d.name}`;
+  }
+
   deliver(req: DeliveryRequest): Promise<DeliveryResult> {
     return this.#pipeline.deliver(req);
   }

@@ -26,6 +26,8 @@ import { DomainError } from '../../core/errors.ts';
 import type { AuthThrottle } from '../../security/auth-throttle.ts';
 import { recordAudit } from '../../security/audit.ts';
 import type { Stores } from '../../store/stores.ts';
+import type { SendRate } from '../../security/send-rate.ts';
+import type { Notices } from '../../core/mail/notices.ts';
 
 export type SmtpMode = 'mx' | 'submission';
 
@@ -48,6 +50,10 @@ export interface SmtpSettings {
 export interface SmtpDeps {
   reception: Reception;
   throttle: AuthThrottle;
+  /** Hourly sending limits per account on submission (GW-DOS-6). */
+  sendRate?: SendRate;
+  /** Notices to recipients of refused oversize mail (S 4.357). */
+  notices?: Notices;
   stores: Stores;
   log: Logger;
 }
@@ -523,15 +529,30 @@ export class SmtpSession {
         return this.#error(replyFor(new DomainError('SENDER_DENIED'), 'mail'));
       }
     }
+    if (this.#account && this.#d.sendRate?.check(this.#account.id, 0) === 'messages') return this.#rateLimited('messages');
     this.#tx = { from: from === '' ? '' : from, params, recipients: [], external: [], accepted: [], rcptParams: new Map(), localParams: new Map() };
     this.#send(r(250, '2.1.0', 'Ok'));
+  }
+
+  /** GW-DOS-6: a temporary refusal, and one alert per account and hour. */
+  async #rateLimited(limit: 'messages' | 'recipients'): Promise<void> {
+    const a = this.#account!;
+    const usage = this.#d.sendRate!.usage(a.id);
+    this.#log.info({ account: a.address, limit, usage }, 'smtp.rate_limited');
+    if (this.#d.sendRate!.shouldAlert(a.id)) {
+      this.#log.warn({ account: a.address, limit, usage }, 'alert.send_rate');
+      await recordAudit(this.#d.stores.directory, { event: 'rate.limit', actor: 'system:smtp', source: this.#remote, object: a.address, detail: { limit, usage } }).catch(() => {});
+    }
+    this.#send(r(451, '4.7.1', `Sending limit of ${limit} per hour reached; try again later`));
   }
 
   async #rcpt(to: string, params: RcptParams): Promise<void> {
     if (!this.#tx) return this.#error(r(503, '5.5.1', 'Need MAIL command first'));
     if (this.#tx.accepted.length >= this.#s.maxRecipients) return this.#send(r(452, '4.5.3', 'Too many recipients'));
+    if (this.#account && this.#d.sendRate?.check(this.#account.id, this.#tx.accepted.length + 1) === 'recipients') return this.#rateLimited('recipients');
     try {
-      const addr = to === 'postmaster' ? `postmaster@${this.#s.hostname}` : to;
+      // RFC 5321 §4.5.1: <Postmaster> without a domain must be accepted.
+      const addr = to === 'postmaster' ? await this.#d.reception.postmasterAddress() : to;
       const check = await this.#d.reception.checkRecipient(addr, this.#tx.from, { authenticated: this.#account ?? undefined, remoteAddress: this.#remote });
       const notify = params.notify;
       const orcpt = params.orcpt ? `${params.orcpt.type};${params.orcpt.address}` : undefined;
@@ -566,7 +587,10 @@ export class SmtpSession {
     if (!tx) return this.#error(r(503, '5.5.1', 'No transaction'));
     if (oversize) {
       this.#log.info({ size, limit: this.#s.maxMessageSize }, 'smtp.message_too_big');
-      return this.#send(r(552, '5.3.4', `Message size exceeds fixed maximum message size of ${this.#s.maxMessageSize}`));
+      this.#send(r(552, '5.3.4', `Message size exceeds fixed maximum message size of ${this.#s.maxMessageSize}`));
+      // The sender learns it from the reply; the recipients from a short notice (S 4.357).
+      if (this.#d.notices && tx.recipients.length > 0) await this.#d.notices.oversize(tx.recipients, tx.from, size, this.#s.maxMessageSize).catch(() => 0);
+      return;
     }
     const id = crypto.randomBytes(8).toString('hex');
     const secure = this.#socket instanceof tls.TLSSocket ? this.#socket : null;
@@ -594,6 +618,7 @@ export class SmtpSession {
         },
       });
       this.#log.info({ id, size, stored: result.stored, queued: result.queued }, 'smtp.accepted');
+      if (this.#account) this.#d.sendRate?.record(this.#account.id, tx.accepted.length);
       this.#send(r(250, '2.0.0', `Ok: queued as ${id}`));
     } catch (e) {
       const reply = replyFor(e, 'data', this.#s.quotaPermanent);
