@@ -167,6 +167,10 @@ export class Reception {
         for (const f of from) if (!(await this.maySendAs(a.account, f))) throw new DomainError('SENDER_DENIED', `From: ${f}`);
       }
     }
+    // DKIM: submitted mail leaving for other domains is signed with its From domain's key (its
+    // From was checked above); forwarded mail and local copies are not. Signed before anything
+    // is stored, so that a signing failure refuses the message whole.
+    const out = a.external.length > 0 && a.source.protocol === 'submission' && a.account && this.#sign ? await this.#sign(raw) : raw;
     // Local recipients first: a stage that refuses the message (content checks) refuses it
     // before anything was queued for relay.
     let queued = 0;
@@ -189,9 +193,6 @@ export class Reception {
     if (a.external.length > 0) {
       // No "for <...>" in the relayed copy: it must not name any other (possibly Bcc) recipient.
       const trace = receivedHeader({ ...a, raw, recipients: [] }, this.#hostname);
-      // DKIM: submitted mail leaving for other domains is signed with its From domain's key
-      // (its From was checked above); forwarded mail and local copies are not.
-      const out = a.source.protocol === 'submission' && a.account && this.#sign ? await this.#sign(raw) : raw;
       await this.#queue.enqueue({
         from: a.from, body: Buffer.concat([Buffer.from(`${trace}\r\n`), out]), recipients: a.external, envid: a.envid, ret: a.ret,
         smtputf8: a.smtputf8, origin: a.source.protocol === 'submission' ? 'submission' : 'forward', accountId: a.account?.id,
