@@ -50,8 +50,9 @@ function recordsOf(keys: DkimKeyInfo[]): Map<string, string[]> {
   return new Map(keys.map((k) => [k.name, k.strings]));
 }
 
-async function verify(raw: Buffer, keys: DkimKeyInfo[]) {
-  const res = await dkimVerify(raw, { resolver: resolverFor(recordsOf(keys)) });
+/** dkimVerify in strict mode by default (RFC 6376, 8301, 8463 exactly: a body hash mismatch is "fail", not "neutral"). */
+async function verify(raw: Buffer, keys: DkimKeyInfo[], strict = true) {
+  const res = await dkimVerify(raw, { resolver: resolverFor(recordsOf(keys)), strict });
   return res.results;
 }
 
@@ -239,6 +240,8 @@ describe.each(ENGINES)('issue 3 point 2: DKIM keys and signing on %s', (engine) 
     const results = await verify(signed!.raw, keys);
     expect(results).toHaveLength(1);
     expect(results[0].status.result).toBe('pass');
+    expect(results[0].status.warnings ?? []).toEqual([]);
+    expect((await verify(signed!.raw, keys, false))[0].status.result).toBe('pass');
     expect(results[0].signingDomain).toBe(domain);
     expect(results[0].selector).toBe(`gen-${algorithm}`);
 
@@ -262,6 +265,8 @@ describe.each(ENGINES)('issue 3 point 2: DKIM keys and signing on %s', (engine) 
       expect(t).not.toBe(signed);
       const [r] = await verify(Buffer.from(t, 'latin1'), keys);
       expect(r.status.result, t.slice(-80)).toBe('fail');
+      const [lenient] = await verify(Buffer.from(t, 'latin1'), keys, false);
+      expect(lenient.status.result, t.slice(-80)).not.toBe('pass'); // "neutral" (body hash did not verify) or "fail"
     }
     // The record of another key: fails too.
     const other = dkimRecord(domain, `gen-${algorithm}`, algorithm, publicKeyValue(algorithm === 'rsa' ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey : crypto.generateKeyPairSync('ed25519').publicKey));
@@ -406,6 +411,20 @@ describe.each(ENGINES)('issue 3 point 2: DKIM keys and signing on %s', (engine) 
       const local = (await app.mail.readMessage(bob, rows.at(-1)!.id)).toString('latin1');
       expect(local).toContain('Subject: Quarterly numbers');
       expect(local).not.toMatch(/DKIM-Signature/i);
+    });
+
+    it('a key that cannot sign refuses the message whole with a temporary error: nothing stored, nothing queued', async () => {
+      const [row] = (await keyRows('a.example')).filter((r) => r.active === 1);
+      const before = (await app.mail.listMessages(bob, 'INBOX')).length;
+      await app.stores.directory.updateTable('dkim_keys').set({ private_key: '-----BEGIN PRIVATE KEY-----\nbroken\n-----END PRIVATE KEY-----\n' }).where('id', '=', row.id).execute();
+      try {
+        await expectCode(app.reception.accept(submission(MESSAGE, { local: [bob], external: ['x@remote.example'] })), 'INTERNAL');
+      } finally {
+        await app.stores.directory.updateTable('dkim_keys').set({ private_key: row.private_key }).where('id', '=', row.id).execute();
+      }
+      expect(new DomainError('INTERNAL').temporary).toBe(true);
+      expect((await app.mail.listMessages(bob, 'INBOX')).length).toBe(before);
+      expect(await queued()).toEqual([]);
     });
 
     it('no key for the From domain: queued unchanged; forwarded mail (from another MTA) is never signed', async () => {
