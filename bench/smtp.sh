@@ -38,7 +38,7 @@ export BULWARK_LISTEN_SMTP=127.0.0.1:12525 BULWARK_LISTEN_SUBMISSION= BULWARK_LI
   BULWARK_LISTEN_HTTP=127.0.0.1:18080 BULWARK_DNS_SERVERS=127.0.0.1:1 BULWARK_LOG_LEVEL=warn BULWARK_SMTP_MAX_CONNECTIONS_PER_IP=500
 node bin/bulwark.js --data "$DATA" serve > "$OUT/bulwark-server.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 for _ in $(seq 1 50); do curl -fs http://127.0.0.1:18080/readyz > /dev/null && break; sleep 0.2; done
 for size in 10240 204800; do
   timeout 900 node "$SHARED/load/smtp-load.mjs" --port 12525 --no-verify --count "$COUNT" --size "$size" \
