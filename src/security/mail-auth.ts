@@ -6,7 +6,11 @@
  *   a forged one must not be trusted by anything downstream);
  * - a DMARC "reject" failure is refused (550 5.7.1) and "quarantine" goes to Junk, both
  *   configurable;
- * - a DNS failure (temperror) never refuses: the message is accepted and marked.
+ * - a DNS failure (temperror) never refuses: the message is accepted and marked. A DMARC
+ *   failure while SPF or a DKIM signature aligned with the From domain hit a temperror is not
+ *   a definite failure: p=reject then goes to Junk instead of being refused;
+ * - a DKIM body hash mismatch is reported as dkim=fail (RFC 6376 §6.1.3 step 3 is a PERMFAIL,
+ *   which RFC 8601 §2.7.1 calls "fail"; mailauth's lenient mode says "neutral").
  * Authenticated submissions and local re-deliveries are not checked.
  */
 import { Resolver } from 'node:dns/promises';
@@ -33,9 +37,59 @@ export function dnsResolveFunction(servers: string[] | undefined, timeoutMs: num
 
 const JUNK = Symbol('junk');
 
+/**
+ * The authserv-id of an Authentication-Results value (RFC 8601 §2.2: [CFWS] authserv-id
+ * [CFWS authres-version] ...; authserv-id = token / quoted-string), lower-cased; '' when
+ * there is none. Comments (nested, with quoted-pairs) before it are skipped, so that neither
+ * "(x) ours;" nor "ours 1;" nor "\"ours\";" escapes the removal of forged fields.
+ */
+export function authservIdOf(value: string): string {
+  let i = 0;
+  const n = value.length;
+  for (;;) {
+    while (i < n && /\s/.test(value[i])) i++;
+    if (value[i] !== '(') break;
+    let depth = 0;
+    for (; i < n; i++) {
+      const c = value[i];
+      if (c === '\\') i++;
+      else if (c === '(') depth++;
+      else if (c === ')' && --depth === 0) {
+        i++;
+        break;
+      }
+    }
+  }
+  let id = '';
+  if (value[i] === '"') {
+    for (i++; i < n && value[i] !== '"'; i++) id += value[i] === '\\' ? value[++i] ?? '' : value[i];
+  } else {
+    // RFC 2045 token: any CHAR but SPACE, CTLs and tspecials.
+    while (i < n && !/[\s()<>@,;:\\"/[\]?=]/.test(value[i])) id += value[i++];
+  }
+  return id.trim().toLowerCase();
+}
+
+interface AuthResult {
+  spf?: { domain?: string; status?: { result?: string } } | false;
+  dkim?: { results?: { signingDomain?: string; status?: { result?: string } }[] };
+}
+
+/** Whether SPF or a DKIM signature of a domain aligned (relaxed) with the DMARC domain ended in temperror. */
+function alignedTemperror(res: AuthResult, dmarcDomain: string): boolean {
+  const org = dmarcDomain.toLowerCase().replace(/\.$/, '');
+  if (!org) return false;
+  const aligned = (d: string | undefined) => {
+    const x = (d ?? '').toLowerCase().replace(/\.$/, '');
+    return x === org || x.endsWith(`.${org}`);
+  };
+  if (res.spf && res.spf.status?.result === 'temperror' && aligned(res.spf.domain)) return true;
+  return (res.dkim?.results ?? []).some((r) => r.status?.result === 'temperror' && aligned(r.signingDomain));
+}
+
 export function mailAuthHooks(o: MailAuthOptions): { authenticate: (ctx: DeliveryContext) => Promise<string | null>; filter: RecipientFilter } {
   const resolver = dnsResolveFunction(o.dnsServers, o.dnsTimeoutMs ?? 5000);
-  const ours = (value: string) => value.split(';')[0].trim().replace(/^"|"$/g, '').toLowerCase() === o.authservId.toLowerCase();
+  const ours = (value: string) => authservIdOf(value) === o.authservId.toLowerCase();
   return {
     async authenticate(ctx) {
       const src = ctx.req.source;
@@ -47,15 +101,21 @@ export function mailAuthHooks(o: MailAuthOptions): { authenticate: (ctx: Deliver
       const dmarc = res.dmarc as { status?: { result?: string }; policy?: string; domain?: string } | false;
       if (dmarc && dmarc.status?.result === 'fail') {
         const policy = dmarc.policy;
-        o.log.info({ id: ctx.req.id, domain: dmarc.domain, policy }, 'mailauth.dmarc_fail');
-        if (policy === 'reject' && o.dmarcReject === 'refuse') {
+        // An aligned identifier that could not be checked for a DNS failure might have passed:
+        // the failure is not definite, and a DNS failure never refuses.
+        const uncertain = alignedTemperror(res as unknown as AuthResult, dmarc.domain ?? '');
+        o.log.info({ id: ctx.req.id, domain: dmarc.domain, policy, uncertain }, 'mailauth.dmarc_fail');
+        if (policy === 'reject' && o.dmarcReject === 'refuse' && !uncertain) {
           throw new DomainError('FORBIDDEN', `message rejected by the DMARC policy of ${dmarc.domain ?? 'the sender domain'}`);
         }
-        if ((policy === 'reject' && o.dmarcReject === 'junk') || (policy === 'quarantine' && o.dmarcQuarantine === 'junk')) {
+        if ((policy === 'reject' && o.dmarcReject !== 'accept') || (policy === 'quarantine' && o.dmarcQuarantine === 'junk')) {
           (ctx as unknown as Record<symbol, boolean>)[JUNK] = true;
         }
       }
-      return String(res.headers ?? '').split(/\r?\n/).filter((l) => l.length > 0).join('\r\n') || null;
+      const headers = String(res.headers ?? '')
+        // RFC 6376 §6.1.3 step 3 (body hash mismatch) is a PERMFAIL: "fail" in RFC 8601 §2.7.1 terms.
+        .replace(/\bdkim=neutral \(body hash did not verify\)/g, 'dkim=fail (body hash did not verify)');
+      return headers.split(/\r?\n/).filter((l) => l.length > 0).join('\r\n') || null;
     },
     filter: {
       name: 'dmarc-quarantine',

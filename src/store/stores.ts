@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { engineKind, openEngine, sqlitePath, type Engine } from './engine.ts';
 import { migrate } from './migrations/index.ts';
 import { mapDbError } from './errors.ts';
-import { DatabaseBlobStore, FileBlobStore, type BlobStore } from './blob/index.ts';
+import { DatabaseBlobStore, FileBlobStore, HybridBlobStore, type BlobStore } from './blob/index.ts';
 import type { DirectoryDB, PartitionDB } from './schema.ts';
 import { DomainError } from '../core/errors.ts';
 import type { Config } from '../ops/config/schema.ts';
@@ -31,6 +31,8 @@ export interface StoreSettings {
   retryAfterMs: number;
   /** SQLite busy_timeout; 5000 ms when not given. */
   busyTimeoutMs?: number;
+  /** Bodies up to this size go into the partition database even with the files backend (0: never). */
+  inlineBlobMax?: number;
   log?: Logger;
 }
 
@@ -43,6 +45,7 @@ export function storeSettings(config: Config, dataDir: string, log?: Logger): St
     poolSize: config.store.pool_size,
     connectTimeoutMs: config.store.connect_timeout_ms,
     retryAfterMs: config.store.retry_after_ms,
+    inlineBlobMax: config.blobs.inline_max_bytes,
     log,
   };
 }
@@ -119,7 +122,8 @@ export class Partition {
       if (!this.#engine) throw new DomainError('UNAVAILABLE', `partition ${name} is not open`);
       return this.#engine.db as Kysely<PartitionDB>;
     };
-    this.blobs = backend === 'files' ? new FileBlobStore(path.join(s.dataDir, 'blobs', name), db) : new DatabaseBlobStore(db);
+    const files = () => new FileBlobStore(path.join(s.dataDir, 'blobs', name), db);
+    this.blobs = backend === 'database' ? new DatabaseBlobStore(db) : (s.inlineBlobMax ?? 0) > 0 ? new HybridBlobStore(files(), db, s.inlineBlobMax!) : files();
   }
 
   get status(): PartitionStatus {
@@ -199,6 +203,63 @@ export class Partition {
   /** One transaction: everything in fn commits durably together, or nothing does. */
   async tx<T>(what: string, fn: (trx: Transaction<PartitionDB>) => Promise<T>): Promise<T> {
     return this.run(what, (db) => db.transaction().execute(fn));
+  }
+
+  readonly #group: { fn: (trx: Transaction<PartitionDB>) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  #groupRunning = false;
+
+  /**
+   * Group commit: like tx(), but on SQLite the work of callers that arrive together runs in
+   * ONE transaction (each inside its own savepoint), so one WAL fsync makes all of them
+   * durable. Every caller still learns its own outcome: a savepoint rolled back for one
+   * (say, over quota) leaves the others in; all resolve only after the COMMIT returned.
+   * Durability is unchanged; only the fsync is shared. (node:sqlite commits synchronously,
+   * on the event loop, so one fsync per message would also stall every other session.)
+   * On PostgreSQL each caller gets its own transaction: the server overlaps those commits.
+   */
+  async groupTx<T>(what: string, fn: (trx: Transaction<PartitionDB>) => Promise<T>): Promise<T> {
+    const e = await this.open();
+    if (e.kind !== 'sqlite') return this.tx(what, fn);
+    return new Promise<T>((resolve, reject) => {
+      this.#group.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.#groupRunning) {
+        this.#groupRunning = true;
+        setImmediate(() => void this.#flushGroup(what));
+      }
+    });
+  }
+
+  async #flushGroup(what: string): Promise<void> {
+    const batch = this.#group.splice(0, 256);
+    try {
+      await this.run(what, async (db) => {
+        const trx = await db.startTransaction().execute();
+        const results: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+        try {
+          for (let i = 0; i < batch.length; i++) {
+            const sp = await trx.savepoint(`g${i}`).execute();
+            try {
+              results.push({ ok: true, value: await batch[i].fn(sp) });
+              await sp.releaseSavepoint(`g${i}`).execute();
+            } catch (err) {
+              await sp.rollbackToSavepoint(`g${i}`).execute();
+              await sp.releaseSavepoint(`g${i}`).execute();
+              results.push({ ok: false, error: err });
+            }
+          }
+          await trx.commit().execute();
+        } catch (err) {
+          await trx.rollback().execute().catch(() => {});
+          throw err;
+        }
+        results.forEach((r, i) => (r.ok ? batch[i].resolve(r.value) : batch[i].reject(mapDbError(r.error, what))));
+      });
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    } finally {
+      if (this.#group.length > 0) setImmediate(() => void this.#flushGroup(what));
+      else this.#groupRunning = false;
+    }
   }
 }
 

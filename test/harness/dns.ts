@@ -1,6 +1,6 @@
 /**
- * A tiny authoritative DNS server for tests: UDP on 127.0.0.1, port 0, answering A, AAAA and
- * MX queries (null MX included) from a zone object, NXDOMAIN for names not in the zone, and
+ * A tiny authoritative DNS server for tests: UDP on 127.0.0.1, port 0, answering A, AAAA, MX
+ * (null MX included) and TXT queries from a zone object, NXDOMAIN for names not in the zone, and
  * SERVFAIL or silence for names marked so. The message format (RFC 1035 §4.1) is written
  * here by hand: a header, the question echoed, the answers; no compression but the one
  * pointer from each answer's owner name back to the question (RFC 1035 §4.1.4).
@@ -15,6 +15,12 @@ export interface ZoneEntry {
   AAAA?: string[];
   /** exchange "." (or "") with priority 0 is a null MX (RFC 7505). */
   MX?: { exchange: string; priority: number }[];
+  /**
+   * One TXT record per string (SPF, DKIM keys, DMARC policies). A string longer than 255
+   * octets is sent as several character-strings of one record (RFC 1035 §3.3.14), which
+   * resolvers hand back as parts to be joined (RFC 7208 §3.3, RFC 6376 §3.6.2.2).
+   */
+  TXT?: string[];
   /** 'servfail': answer RCODE 2 (RFC 1035 §4.1.1); 'silent': never answer (a timeout). */
   fail?: 'servfail' | 'silent';
 }
@@ -32,8 +38,8 @@ export interface TestDns {
 }
 
 // RFC 1035 §3.2.2 (TYPE values), RFC 3596 §2.1 (AAAA).
-const TYPE = { A: 1, MX: 15, AAAA: 28 } as const;
-const TYPE_NAME: Record<number, string> = { 1: 'A', 15: 'MX', 28: 'AAAA' };
+const TYPE = { A: 1, MX: 15, TXT: 16, AAAA: 28 } as const;
+const TYPE_NAME: Record<number, string> = { 1: 'A', 15: 'MX', 16: 'TXT', 28: 'AAAA' };
 // RFC 1035 §4.1.1: RCODE.
 const NOERROR = 0;
 const FORMERR = 1;
@@ -116,6 +122,7 @@ export function respond(zone: Zone, msg: Buffer, log: string[] = []): Buffer | n
       rdatas.push(Buffer.concat([pref, encodeName(mx.exchange)]));
     }
   }
+  if (qtype === TYPE.TXT) for (const t of entry.TXT ?? []) rdatas.push(txtRdata(t));
   // No records of the type: NOERROR with an empty answer ("NODATA", RFC 2308 §2.2).
   const answers = rdatas.map((rdata) => {
     // RFC 1035 §4.1.3: NAME (a pointer to offset 12, the question's name), TYPE, CLASS IN, TTL, RDLENGTH, RDATA.
@@ -138,6 +145,19 @@ function encodeName(name: string): Buffer {
     parts.push(Buffer.from([b.length]), b);
   }
   parts.push(Buffer.from([0]));
+  return Buffer.concat(parts);
+}
+
+/** RFC 1035 §3.3.14: TXT-DATA is one or more <character-string>s, each a length octet and at most 255 octets. */
+export function txtRdata(text: string): Buffer {
+  const b = Buffer.from(text, 'utf8');
+  const parts: Buffer[] = [];
+  let i = 0;
+  do {
+    const chunk = b.subarray(i, i + 255);
+    parts.push(Buffer.from([chunk.length]), chunk);
+    i += 255;
+  } while (i < b.length); // an empty string is one empty character-string
   return Buffer.concat(parts);
 }
 

@@ -195,7 +195,7 @@ export class MailStore {
       if (it.meta?.structure !== undefined) ref.meta = JSON.stringify(it.meta.structure);
       refs.set(it.data, ref);
     }
-    return part.tx('store messages', async (trx) => {
+    return part.groupTx('store messages', async (trx) => {
       const out: StoredMessage[] = [];
       const checked = new Set<number>();
       for (const it of items) {

@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import { Stores, storeSettings, type StoreSettings } from '../../store/stores.ts';
 import { engineKind, redactUrl, sqlitePath } from '../../store/engine.ts';
 import { TABLES, type SchemaName } from '../../store/migrations/index.ts';
-import { sha256 } from '../../store/blob/index.ts';
+import { HybridBlobStore, sha256 } from '../../store/blob/index.ts';
 import { recordAudit } from '../../security/audit.ts';
 import { DomainError, isDomainError } from '../../core/errors.ts';
 import { CONFIG_FILE } from '../config/load.ts';
@@ -197,15 +197,22 @@ export async function createBackup(opts: BackupOptions): Promise<Manifest> {
         rows[dir] = counts;
         const hashes = [...referenced].sort();
         const first = g.partitions[0];
-        if (stores.partition(first).blobs.kind === 'database') {
+        const inline = stores.partition(first).blobs.kind === 'files' && present.has('blobs');
+        if (stores.partition(first).blobs.kind === 'database' || inline) {
           // The bytes are rows of this snapshot: copy them now, a batch at a time.
           let done = 0;
+          const missingInline: string[] = [];
           for (let k = 0; k < hashes.length; k += BLOB_BATCH) {
             const batch = hashes.slice(k, k + BLOB_BATCH);
             const found = await snap.db.selectFrom('blobs').select(['hash', 'data']).where('hash', 'in', batch).execute() as { hash: string; data: Uint8Array }[];
             const byHash = new Map(found.map((r) => [r.hash, r.data]));
             for (const h of batch) {
               const data = byHash.get(h);
+              // Files backend with small bodies inline: what is not in the table is in a file.
+              if (!data && inline) {
+                missingInline.push(h);
+                continue;
+              }
               if (!data) warn(`blob ${h} referenced in partition ${g.partitions.join(', ')} is missing from table blobs`);
               else if (sha256(data) !== h) warn(`blob ${h} in partition ${g.partitions.join(', ')} is damaged (its bytes do not hash to its name); not copied`);
               else {
@@ -217,6 +224,7 @@ export async function createBackup(opts: BackupOptions): Promise<Manifest> {
             done += batch.length;
             if (done % 500 < BLOB_BATCH || done === hashes.length) progress(`blobs ${first}: ${done}/${hashes.length}`);
           }
+          if (inline) fileBlobs.set(g, missingInline);
         } else {
           fileBlobs.set(g, hashes);
         }
@@ -241,7 +249,8 @@ export async function createBackup(opts: BackupOptions): Promise<Manifest> {
         for (const name of g.partitions) {
           let data: Buffer;
           try {
-            data = await stores.partition(name).blobs.get(h);
+            const blobs = stores.partition(name).blobs;
+            data = await (blobs instanceof HybridBlobStore ? blobs.files : blobs).get(h);
           } catch (e) {
             if (isDomainError(e, 'NOT_FOUND')) continue;
             throw e;

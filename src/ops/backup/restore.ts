@@ -236,6 +236,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<void> {
       if (!entries.length) continue;
       const part = stores.partition(name);
       await part.open();
+      await part.open();
       let pending: { hash: string; data: Uint8Array }[] = [];
       let pendingBytes = 0;
       const flush = async () => {
@@ -251,7 +252,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<void> {
         const data = await readChecked(src, f);
         if (f.sha256 !== hash) throw new DomainError('INTEGRITY', `backup file ${f.path}: its bytes do not hash to its name`);
         if (part.blobs.kind === 'files') {
-          await part.blobs.prepare(data);
+          await part.blobs.put(data);
         } else {
           pending.push({ hash, data });
           pendingBytes += data.byteLength;

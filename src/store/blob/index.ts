@@ -54,6 +54,8 @@ export interface BlobStore {
   list(): AsyncIterable<string>;
   /** Deletes blobs unreferenced for longer than graceMs; returns how many. */
   collect(graceMs: number, now?: number): Promise<number>;
+  /** Stores bytes at once, outside any reference counting (restore: the counts come with the rows). */
+  put(data: Uint8Array): Promise<string>;
 }
 
 async function addRefRow(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
@@ -114,6 +116,9 @@ export class FileBlobStore implements BlobStore {
   }
   async addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
     await addRefRow(trx, ref);
+  }
+  async put(data: Uint8Array): Promise<string> {
+    return (await this.prepare(data)).hash;
   }
   async dropRef(trx: Transaction<PartitionDB>, hash: string): Promise<void> {
     await dropRefRow(trx, hash);
@@ -224,6 +229,11 @@ export class DatabaseBlobStore implements BlobStore {
   async dropRef(trx: Transaction<PartitionDB>, hash: string): Promise<void> {
     await dropRefRow(trx, hash);
   }
+  async put(data: Uint8Array): Promise<string> {
+    const hash = sha256(data);
+    await this.#db().insertInto('blobs').values({ hash, data }).onConflict((oc) => oc.column('hash').doNothing()).execute();
+    return hash;
+  }
   async get(hash: string): Promise<Buffer> {
     const row = await this.#db().selectFrom('blobs').select('data').where('hash', '=', hash).executeTakeFirst();
     if (!row) throw new DomainError('NOT_FOUND', `blob ${hash.slice(0, 12)}…`);
@@ -268,4 +278,66 @@ function toTemporary(e: unknown): unknown {
     return new DomainError('UNAVAILABLE', `blob store: ${code}`, { cause: e });
   }
   return e;
+}
+
+/**
+ * Files for large bodies, the partition database for small ones (at most inlineMax octets).
+ * A small body then becomes durable with the same WAL fsync as the rows that reference it, and
+ * the group commit of the mail store shares that fsync among concurrent deliveries; a large
+ * body is still written to its own file, fsynced, before the transaction. Reads look in the
+ * table first, then in the files. Kind "files": backups copy every body through get().
+ */
+export class HybridBlobStore implements BlobStore {
+  readonly kind = 'files' as const;
+  readonly #files: FileBlobStore;
+  readonly #rows: DatabaseBlobStore;
+  readonly #db: () => Kysely<PartitionDB>;
+  readonly inlineMax: number;
+  constructor(files: FileBlobStore, db: () => Kysely<PartitionDB>, inlineMax: number) {
+    this.#files = files;
+    this.#rows = new DatabaseBlobStore(db);
+    this.#db = db;
+    this.inlineMax = inlineMax;
+  }
+  get dir(): string {
+    return this.#files.dir;
+  }
+  /** The file half alone (backups read the inline half from their snapshot). */
+  get files(): FileBlobStore {
+    return this.#files;
+  }
+  prepare(data: Uint8Array): Promise<BlobRef> {
+    return data.byteLength <= this.inlineMax ? this.#rows.prepare(data) : this.#files.prepare(data);
+  }
+  addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
+    return this.#rows.addRef(trx, ref); // writes the row when ref.data is set (inline), else only counts
+  }
+  dropRef(trx: Transaction<PartitionDB>, hash: string): Promise<void> {
+    return dropRefRow(trx, hash);
+  }
+  put(data: Uint8Array): Promise<string> {
+    return data.byteLength <= this.inlineMax ? this.#rows.put(data) : this.#files.put(data);
+  }
+  async get(hash: string): Promise<Buffer> {
+    const row = await this.#db().selectFrom('blobs').select('data').where('hash', '=', hash).executeTakeFirst();
+    return row ? Buffer.from(row.data) : this.#files.get(hash);
+  }
+  async has(hash: string): Promise<boolean> {
+    return (await this.#rows.has(hash)) || this.#files.has(hash);
+  }
+  async *list(): AsyncIterable<string> {
+    yield* this.#rows.list();
+    yield* this.#files.list();
+  }
+  async collect(graceMs: number, now = Date.now()): Promise<number> {
+    // Unreferenced rows go with their blob_refs row (the file store deletes those and any
+    // file); then bytes in the table that no blob_refs row names any more.
+    let n = await this.#files.collect(graceMs, now);
+    const db = this.#db();
+    n += await db.transaction().execute(async (trx) => {
+      const r = await trx.deleteFrom('blobs').where('hash', 'not in', trx.selectFrom('blob_refs').select('hash')).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    });
+    return n;
+  }
 }

@@ -185,8 +185,15 @@ describe('SMTP reception (MX)', () => {
     expect(Buffer.byteLength(body)).toBeGreaterThan(MAX_SIZE);
     const r = await c.send('x@remote.example', [`alice@${DOMAIN}`], body);
     expect([r.code, r.enhanced]).toEqual([552, '5.3.4']);
-    expect(await storeCounts(s.app)).toEqual(before);
-    expect((await inbox(s.app, alice)).length).toBe(inboxBefore);
+    // Nothing of the refused message is stored; the recipient gets one short notice instead
+    // (S 4.357; on by default), which is the only new message.
+    const after = await storeCounts(s.app);
+    expect(after.messages).toBe(before.messages + 1);
+    const msgs = await inboxMessages(s.app, alice);
+    expect(msgs).toHaveLength(inboxBefore + 1);
+    const notice = msgs[msgs.length - 1].raw.toString();
+    expect(notice).toContain('Subject: A message to you was refused: too large');
+    expect(notice).not.toContain('x'.repeat(100));
     // The transaction is over, the session is not.
     expect((await c.cmd('NOOP')).code).toBe(250);
     const small = await c.send('x@remote.example', [`alice@${DOMAIN}`], message(['Subject: small', '', 'fits']));

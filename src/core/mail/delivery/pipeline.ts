@@ -69,9 +69,11 @@ const filters: Stage = async (ctx, deps) => {
 
 const store: Stage = async (ctx, deps) => {
   const { req } = ctx;
-  const head = [returnPathHeader(req.from), receivedHeader(req, deps.hostname)];
-  // The authenticate stage hands over complete header fields (Authentication-Results, Received-SPF).
+  // Return-Path, then the results of our checks above our own Received line (RFC 8601 §5:
+  // Authentication-Results is prepended like a trace field, by the hop that did the checks).
+  const head = [returnPathHeader(req.from)];
   if (ctx.authResults) head.push(ctx.authResults);
+  head.push(receivedHeader(req, deps.hostname));
   const prefix = Buffer.from(head.join('\r\n') + '\r\n', 'utf8');
   const data = Buffer.concat([prefix, req.raw]);
   const structure = ctx.meta?.structure as { offset: number } | undefined;
