@@ -37,6 +37,14 @@ export function dnsResolveFunction(servers: string[] | undefined, timeoutMs: num
 
 const JUNK = Symbol('junk');
 
+/** The header section (and the empty line) when no signature could cover the body. */
+export function headerOnlyIfUnsigned(raw: Buffer): Buffer {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end < 0) return raw;
+  const head = raw.subarray(0, end + 4);
+  return /^(dkim-signature|arc-seal|arc-message-signature)[ \t]*:/im.test(head.toString('latin1')) ? raw : head;
+}
+
 /**
  * The authserv-id of an Authentication-Results value (RFC 8601 §2.2: [CFWS] authserv-id
  * [CFWS authres-version] ...; authserv-id = token / quoted-string), lower-cased; '' when
@@ -95,7 +103,9 @@ export function mailAuthHooks(o: MailAuthOptions): { authenticate: (ctx: Deliver
       const src = ctx.req.source;
       if (src.protocol !== 'smtp') return null;
       ctx.req.raw = removeHeaderFields(ctx.req.raw, (name, value) => name.toLowerCase() === 'authentication-results' && ours(value));
-      const res = await authenticate(ctx.req.raw, {
+      // Without a DKIM-Signature or ARC set nothing needs the body (SPF and DMARC read the
+      // envelope and the header): hand over the header alone and skip hashing the body.
+      const res = await authenticate(headerOnlyIfUnsigned(ctx.req.raw), {
         ip: src.remoteAddress, helo: src.helo, sender: ctx.req.from, mta: o.authservId, resolver, disableBimi: true,
       } as Parameters<typeof authenticate>[1]);
       const dmarc = res.dmarc as { status?: { result?: string }; policy?: string; domain?: string } | false;

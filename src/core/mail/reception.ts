@@ -179,6 +179,12 @@ export class Reception {
       const res = await this.#pipeline.deliver({ ...a, raw, recipients: a.local });
       const failed = res.recipients.filter((x) => x.status === 'failed');
       stored = res.recipients.length - failed.length;
+      // Nobody got it and nothing else is to be done: refuse with the (temporary) reason, so
+      // the sender keeps the message and retries — e.g. 452 4.2.2 when the one recipient's
+      // mailbox filled up between RCPT and the end of the data.
+      if (stored === 0 && failed.length > 0 && a.external.length === 0 && failed.every((f) => f.error?.temporary)) {
+        throw failed[0].error!;
+      }
       if (failed.length > 0) {
         // Stored for the others; the rest waits in the queue (or bounces from there). The
         // queued copy keeps this hop's Received line (client address and HELO).

@@ -65,6 +65,35 @@ describe('over-limit notices, sending limits and postmaster', () => {
     await c.quit();
   });
 
+  it('GW-DOS-3: quota is checked again at the end of the data: a message that does not fit gets 452 4.2.2 and nothing is stored', async () => {
+    const dora = await addAccount(s.app, 'dora', { quota: 1500 });
+    const c = await ehloClient(s.port.smtp);
+    const fits = await c.send('x@remote.example', [`dora@${DOMAIN}`], message(['Subject: small', '', 'ok']));
+    expect(fits.code).toBe(250);
+    const r = await c.send('x@remote.example', [`dora@${DOMAIN}`], message(['Subject: too much', '', 'y'.repeat(2000)]));
+    expect([r.code, r.enhanced]).toEqual([452, '4.2.2']);
+    await c.quit();
+    expect(await inbox(s.app, dora)).toHaveLength(1);
+    expect(await s.app.queue.list()).toEqual([]);
+  });
+
+  it('a message with broken MIME is accepted, stored exactly as received and readable', async () => {
+    const broken = [
+      'From: =?utf-8?B?broken', 'To: carol@' + DOMAIN, 'Subject: =?x-unknown?Q?=ZZ?=', 'Content-Type: multipart/mixed; boundary="never-closed"',
+      'Content-Transfer-Encoding: base64', 'X-Raw: caf\xe9 na\xefve', '', 'preamble', '--never-closed', 'Content-Type: text/plain; charset=nonsense',
+      'Content-Transfer-Encoding: base64', '', '!!!not base64!!!', '--never-closed', 'Content-Type: message/rfc822', '', 'truncated inner header',
+    ].join('\r\n') + '\r\n';
+    const c = await ehloClient(s.port.smtp);
+    const r = await c.send('x@remote.example', [`carol@${DOMAIN}`], Buffer.from(broken, 'latin1'));
+    expect(r.code).toBe(250);
+    await c.quit();
+    const stored = (await inboxMessages(s.app, carol)).find((m) => m.raw.includes(Buffer.from('never-closed')))!;
+    expect(stored).toBeDefined();
+    // After our trace fields, the bytes are exactly those received.
+    expect(stored.raw.subarray(stored.raw.length - Buffer.byteLength(broken, 'latin1')).equals(Buffer.from(broken, 'latin1'))).toBe(true);
+    expect(stored.row.size).toBe(stored.raw.length);
+  });
+
   it('GW-DL-5: <Postmaster> and postmaster@ / abuse@ of a domain reach the admins without any alias', async () => {
     const c = await ehloClient(s.port.smtp);
     for (const rcpt of ['Postmaster', `postmaster@${DOMAIN}`, `abuse@${DOMAIN}`]) {
