@@ -22,6 +22,7 @@ import { openApp, type App } from '../app.ts';
 import { loadTls } from '../security/tls.ts';
 import { recordAudit } from '../security/audit.ts';
 import { runMaintenance, scheduleMaintenance } from './maintenance.ts';
+import { logPrivacy } from './log.ts';
 import { buildHttpServer, type HealthSource } from '../protocols/http/server.ts';
 import { DomainError } from '../core/errors.ts';
 
@@ -105,6 +106,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       quotaPermanent: config.smtp.quota_reply === 'permanent',
       requireTls: config.smtp.require_tls,
       revealClient: config.smtp.reveal_client_on_submission,
+      privacy: logPrivacy({ addresses: config.log.addresses, subjects: config.log.subjects, secret: config.server.secret }),
       secureContext,
     });
     const smtpDeps = { reception: app.reception, throttle: app.throttle, stores: app.stores, sendRate: app.sendRate, notices: app.notices };

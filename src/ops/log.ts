@@ -34,6 +34,8 @@ export function silentLogger(): Logger {
  * by someone who holds the server secret) or left out; subject lines off unless enabled.
  */
 export interface LogPrivacy {
+  /** Whether addresses appear as they are (free-text error details may then be logged too). */
+  readonly plain: boolean;
   address(a: string): string;
   subject(s: string): string | undefined;
 }
@@ -41,6 +43,7 @@ export interface LogPrivacy {
 export function logPrivacy(opts: { addresses: 'plain' | 'pseudonymised' | 'off'; subjects: 'off' | 'plain'; secret?: string }): LogPrivacy {
   const key = opts.secret ?? crypto.randomBytes(32).toString('hex');
   return {
+    plain: opts.addresses === 'plain',
     address(a) {
       if (opts.addresses === 'plain') return a;
       if (opts.addresses === 'off') return '[address]';

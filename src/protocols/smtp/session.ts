@@ -28,6 +28,7 @@ import { recordAudit } from '../../security/audit.ts';
 import type { Stores } from '../../store/stores.ts';
 import type { SendRate } from '../../security/send-rate.ts';
 import type { Notices } from '../../core/mail/notices.ts';
+import type { LogPrivacy } from '../../ops/log.ts';
 
 export type SmtpMode = 'mx' | 'submission';
 
@@ -43,6 +44,8 @@ export interface SmtpSettings {
   quotaPermanent: boolean;
   requireTls: boolean;
   revealClient: boolean;
+  /** How addresses appear in logs (log.addresses: plain, pseudonymised or off; GW-LOG-3). */
+  privacy?: LogPrivacy;
   /** TLS context for STARTTLS; undefined when there is no certificate. */
   secureContext?: tls.SecureContext;
 }
@@ -150,6 +153,11 @@ export class SmtpSession {
     this.#log = deps.log.child({ cid: this.id, proto: settings.mode === 'mx' ? 'smtp' : 'submission', remote: this.#remote });
     this.#input = new SmtpInput({ maxLine: settings.maxLine });
     this.#attach(socket);
+  }
+
+  /** An address as the log may show it. */
+  #addr(a: string): string {
+    return this.#s.privacy ? this.#s.privacy.address(a) : a;
   }
 
   get closed(): boolean {
@@ -494,14 +502,14 @@ export class SmtpSession {
     }
     if (!account) {
       if (t.failure(login, this.#remote)) {
-        this.#log.info({ login: login.slice(0, 320) }, 'smtp.auth_locked');
+        this.#log.info({ login: this.#addr(login.slice(0, 320)) }, 'smtp.auth_locked');
         await recordAudit(this.#d.stores.directory, { event: 'auth.lockout', actor: 'system:throttle', source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission' } }).catch(() => {});
       }
       return this.#error(r(535, '5.7.8', 'Authentication credentials invalid'));
     }
     t.success(login, this.#remote);
     this.#account = account;
-    this.#log.info({ account: account.address }, 'smtp.auth');
+    this.#log.info({ account: this.#addr(account.address) }, 'smtp.auth');
     this.#send(r(235, '2.7.0', 'Authentication successful'));
   }
 
@@ -525,7 +533,7 @@ export class SmtpSession {
         return this.#send(replyFor(e, 'mail'));
       }
       if (!ok) {
-        this.#log.info({ account: this.#account.address, from: from.slice(0, 320) }, 'smtp.sender_denied');
+        this.#log.info({ account: this.#addr(this.#account.address), from: this.#addr(from.slice(0, 320)) }, 'smtp.sender_denied');
         return this.#error(replyFor(new DomainError('SENDER_DENIED'), 'mail'));
       }
     }
@@ -538,9 +546,9 @@ export class SmtpSession {
   async #rateLimited(limit: 'messages' | 'recipients'): Promise<void> {
     const a = this.#account!;
     const usage = this.#d.sendRate!.usage(a.id);
-    this.#log.info({ account: a.address, limit, usage }, 'smtp.rate_limited');
+    this.#log.info({ account: this.#addr(a.address), limit, usage }, 'smtp.rate_limited');
     if (this.#d.sendRate!.shouldAlert(a.id)) {
-      this.#log.warn({ account: a.address, limit, usage }, 'alert.send_rate');
+      this.#log.warn({ account: this.#addr(a.address), limit, usage }, 'alert.send_rate');
       await recordAudit(this.#d.stores.directory, { event: 'rate.limit', actor: 'system:smtp', source: this.#remote, object: a.address, detail: { limit, usage } }).catch(() => {});
     }
     this.#send(r(451, '4.7.1', `Sending limit of ${limit} per hour reached; try again later`));
@@ -566,7 +574,9 @@ export class SmtpSession {
       this.#send(r(250, '2.1.5', 'Ok'));
     } catch (e) {
       const reply = replyFor(e, 'rcpt', this.#s.quotaPermanent);
-      this.#log.info({ rcpt: to.slice(0, 320), code: reply.code, err: (e as Error).message }, 'smtp.rcpt_refused');
+      // Error texts name addresses: logged only where addresses may be (log.addresses = plain).
+      const why = e instanceof DomainError ? e.code : 'error';
+      this.#log.info({ rcpt: this.#addr(to.slice(0, 320)), code: reply.code, reason: why, ...(this.#s.privacy?.plain === false ? {} : { err: (e as Error).message }) }, 'smtp.rcpt_refused');
       if (reply.code >= 500) this.#error(reply);
       else this.#send(reply);
     }

@@ -1,0 +1,44 @@
+/**
+ * GW-LOG-3: addresses in operational logs follow log.addresses (plain, pseudonymised, off);
+ * passwords never appear.
+ */
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startServer, type RunningServer } from '../../../src/ops/lifecycle.ts';
+import { initInstallation } from '../../../src/ops/init.ts';
+import { createLogger } from '../../../src/ops/log.ts';
+import { LOOPBACK_LISTENERS } from '../../harness/cli.ts';
+import { tempDir } from '../../harness/tmp.ts';
+import { ehloClient } from './harness.ts';
+
+describe('GW-LOG-3: addresses in SMTP logs', () => {
+  const tmp = tempDir();
+  let running: RunningServer | undefined;
+  afterAll(async () => {
+    await running?.stop();
+    tmp.cleanup();
+  });
+
+  it('pseudonymised: a refused recipient is logged without the plain address', async () => {
+    const data = path.join(tmp.dir, 'data');
+    await initInstallation({ dataDir: data, domain: 'example.org', env: {} });
+    const lines: string[] = [];
+    const dest = new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } });
+    running = await startServer(data, {
+      env: { ...LOOPBACK_LISTENERS, BULWARK_LOG_ADDRESSES: 'pseudonymised', BULWARK_LOG_LEVEL: 'debug', BULWARK_SMTP_VERIFY_SENDER_AUTH: 'false' },
+      log: createLogger({ level: 'debug', destination: dest as never }),
+    });
+    const port = running.listening.find((l) => l.name === 'smtp')!.port;
+    const c = await ehloClient(port);
+    expect((await c.cmd('MAIL FROM:<someone@remote.example>')).code).toBe(250);
+    expect((await c.cmd('RCPT TO:<secret.person@example.org>')).code).toBe(550);
+    await c.quit();
+    await new Promise((r) => setTimeout(r, 50));
+    const log = lines.join('');
+    expect(log).toContain('smtp.rcpt_refused');
+    expect(log).toMatch(/"rcpt":"anon:[0-9a-f]{16}"/);
+    expect(log).toContain('"reason":"NOT_FOUND"');
+    expect(log).not.toContain('secret.person');
+  });
+});
