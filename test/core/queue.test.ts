@@ -10,7 +10,6 @@
  * each test drives runOnce() with an injected clock, so no test depends on real time.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
@@ -24,8 +23,9 @@ import { MailQueue, type EnqueueInput } from '../../src/core/mail/queue/queue.ts
 import type { OutboundAttempt, OutboundTransport, RecipientOutcome } from '../../src/core/mail/queue/transport.ts';
 import { parseMessage, type MimePart } from '../../src/lib/mime/index.ts';
 import { silentLogger } from '../../src/ops/log.ts';
-import { createTestDatabase, PG_ADMIN_URL } from '../harness/pg.ts';
+import { createTestDatabase } from '../harness/pg.ts';
 import { tempDir } from '../harness/tmp.ts';
+import { TcpProxy } from '../harness/proxy.ts';
 
 type EngineName = 'sqlite' | 'postgres';
 const ENGINES: EngineName[] = ['sqlite', 'postgres'];
@@ -74,41 +74,6 @@ class RecordingTransport implements OutboundTransport {
 
 // ------------------------------------------------------------------ PostgreSQL behind a proxy
 
-/** A TCP proxy in front of PostgreSQL that can be stopped and started again on the same port. */
-class PgProxy {
-  readonly #sockets = new Set<net.Socket>();
-  #server?: net.Server;
-  port = 0;
-  async start(): Promise<void> {
-    const target = new URL(PG_ADMIN_URL);
-    const server = net.createServer((client) => {
-      const upstream = net.connect(Number(target.port || 5432), target.hostname);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {});
-      }
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as net.AddressInfo).port;
-    this.#server = server;
-  }
-  async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
-    for (const s of this.#sockets) s.destroy();
-    this.#sockets.clear();
-    await closed;
-  }
-}
 
 // ------------------------------------------------------------------ installations
 
@@ -160,7 +125,7 @@ async function openEnv(engine: EngineName, opts: { brokenP2?: boolean } = {}): P
       if (opts.brokenP2) {
         const p2 = await createTestDatabase('bwq');
         undo.push(p2.drop);
-        const proxy = new PgProxy();
+        const proxy = new TcpProxy();
         await proxy.start();
         await proxy.stop(); // the port stays known; nothing listens on it
         undo.push(() => proxy.stop());

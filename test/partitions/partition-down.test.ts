@@ -4,7 +4,6 @@
 // accounts work again. (a) two real PostgreSQL partitions, the second reached through a TCP
 // proxy that the test stops and restarts; (b) two SQLite files.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +12,9 @@ import { MailStore, DEFAULT_MAILBOXES } from '../../src/core/mail/mailstore.ts';
 import { Directory, type AccountInfo } from '../../src/core/directory/directory.ts';
 import { systemActor } from '../../src/core/actor.ts';
 import { DomainError } from '../../src/core/errors.ts';
-import { createTestDatabase, PG_ADMIN_URL } from '../harness/pg.ts';
+import { createTestDatabase } from '../harness/pg.ts';
 import { tempDir } from '../harness/tmp.ts';
+import { TcpProxy } from '../harness/proxy.ts';
 
 const RETRY_AFTER_MS = 600;
 const PASSWORD = 'tr0ub4dor-and-3-staples';
@@ -36,51 +36,13 @@ async function expectUnavailable(p: Promise<unknown>): Promise<DomainError> {
   return de;
 }
 
-/** A TCP proxy in front of PostgreSQL that can be stopped (listener closed, every piped socket destroyed). */
-class PgProxy {
-  readonly #target: { host: string; port: number };
-  readonly #sockets = new Set<net.Socket>();
-  #server?: net.Server;
-  port = 0;
-  constructor(target: { host: string; port: number }) {
-    this.#target = target;
-  }
-  async start(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.#target.port, this.#target.host);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {});
-      }
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      client.pipe(upstream);
-      upstream.pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as net.AddressInfo).port;
-    this.#server = server;
-  }
-  async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    const closed = server ? new Promise<void>((r) => server.close(() => r())) : Promise.resolve();
-    for (const s of this.#sockets) s.destroy();
-    this.#sockets.clear();
-    await closed;
-  }
-}
 
 function directoryFor(stores: Stores, mail: MailStore): Directory {
   return new Directory(stores, mail, { limits: { defaultQuota: 0, maxListDepth: 8, maxExpansion: 1000 } });
 }
 
 describe('GW-EMG-3: a PostgreSQL partition down affects only its accounts', () => {
-  const proxy = new PgProxy({ host: new URL(PG_ADMIN_URL).hostname, port: Number(new URL(PG_ADMIN_URL).port || 5432) });
+  const proxy = new TcpProxy();
   const dbs: { drop: () => Promise<void> }[] = [];
   const tmp = tempDir('bulwark-pdown-');
   let stores: Stores;

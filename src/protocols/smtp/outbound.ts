@@ -27,45 +27,10 @@ import { SmtpClientConnection } from './outbound-connection.ts';
 import { routeFor } from './outbound-route.ts';
 import { SmtpConnectionError, describeReply, encodeData, hasEightBit, mailCommand, rcptCommand, replyText, sizeLimit, type Reply } from './outbound-wire.ts';
 
-export interface OutboundRecipient {
-  address: string;
-  notify?: ('NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY')[];
-  /** RFC 3461 §4.2: "addr-type;address" (decoded) or a bare address, taken as rfc822. */
-  orcpt?: string;
-}
-
-export interface OutboundAttempt {
-  /** A-label; all recipients share it. */
-  domain: string;
-  /** '' = null sender. */
-  from: string;
-  recipients: OutboundRecipient[];
-  /** The message with CRLF line ends, not dot-stuffed. */
-  body: Buffer;
-  envid?: string;
-  ret?: 'FULL' | 'HDRS';
-  smtputf8?: boolean;
-  /** The body has 8-bit octets; when absent the transport looks for itself. */
-  eightBit?: boolean;
-}
-
-export interface RecipientOutcome {
-  address: string;
-  status: 'delivered' | 'temporary' | 'permanent';
-  /** The next hop offered DSN and took NOTIFY/ORCPT: success DSNs are its to send. */
-  remoteDsn?: boolean;
-  code: number;
-  enhanced: string | null;
-  /** The remote reply text, or our diagnosis. */
-  message: string;
-  /** Host name we talked to. */
-  remoteMta: string | null;
-}
-
-export interface OutboundTransport {
-  send(a: OutboundAttempt): Promise<RecipientOutcome[]>;
-  close(): Promise<void>;
-}
+// The port this transport implements is core's (core/mail/queue/transport.ts); the queue
+// calls it without knowing SMTP.
+import type { OutboundAttempt, OutboundRecipient, OutboundTransport, RecipientOutcome } from '../../core/mail/queue/transport.ts';
+export type { OutboundAttempt, OutboundRecipient, OutboundTransport, RecipientOutcome };
 
 export interface SmtpTransportOptions {
   /** Our EHLO name. */

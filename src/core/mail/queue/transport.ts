@@ -5,6 +5,7 @@
 export interface OutboundRecipient {
   address: string;
   notify?: ('NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY')[];
+  /** RFC 3461 §4.2: "addr-type;address" (decoded) or a bare address, taken as rfc822. */
   orcpt?: string;
 }
 
@@ -14,10 +15,12 @@ export interface OutboundAttempt {
   /** '' for the null sender. */
   from: string;
   recipients: OutboundRecipient[];
+  /** The message with CRLF line ends, not dot-stuffed. */
   body: Buffer;
   envid?: string;
   ret?: 'FULL' | 'HDRS';
   smtputf8?: boolean;
+  /** The body has 8-bit octets; when absent the transport looks for itself. */
   eightBit?: boolean;
 }
 
@@ -26,7 +29,9 @@ export interface RecipientOutcome {
   status: 'delivered' | 'temporary' | 'permanent';
   code: number;
   enhanced: string | null;
+  /** The remote reply text, or our diagnosis. */
   message: string;
+  /** Host name we talked to. */
   remoteMta: string | null;
   /**
    * True when the next hop advertised DSN and took NOTIFY/ORCPT for this recipient: it then
