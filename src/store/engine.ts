@@ -1,10 +1,10 @@
 /**
- * Opens one database: an SQLite file (node:sqlite, WAL, synchronous=FULL) or a PostgreSQL
+ * Opens one database: an SQLite file (node:sqlite, WAL, the WAL fsynced by the driver after every commit) or a PostgreSQL
  * database (pg pool). Everything above talks to it through Kysely, so one migration
  * history and one set of queries serve both engines.
  *
  * Invariants: a transaction on SQLite starts with BEGIN IMMEDIATE; a commit returns only
- * after the WAL is fsynced (synchronous=FULL) or PostgreSQL has committed (its own
+ * after the WAL is fsynced (by the driver, in the thread pool: sqlite/dialect.ts) or PostgreSQL has committed (its own
  * synchronous_commit, which Bulwark never turns off).
  */
 import fs from 'node:fs';
@@ -12,7 +12,7 @@ import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { Kysely, PostgresDialect, sql, type ColumnDefinitionBuilder } from 'kysely';
 import pg from 'pg';
-import { NodeSqliteDialect } from './sqlite/dialect.ts';
+import { NodeSqliteDialect, WalSyncer } from './sqlite/dialect.ts';
 import { DomainError } from '../core/errors.ts';
 
 // int8 (count, bigint columns) as JS numbers: every value we keep fits in 2^53.
@@ -35,6 +35,8 @@ export interface Engine {
   /** Absolute file path for SQLite. */
   readonly file?: string;
   readonly db: Kysely<any>;
+  /** SQLite: how many WAL fsyncs the driver has made (each commit waits for one). */
+  walSyncs?(): number;
   /** Throws when the database fails its integrity check. */
   quickCheck(): Promise<void>;
   close(): Promise<void>;
@@ -73,19 +75,23 @@ export function openSqlite(file: string, opts: EngineOptions = {}): Engine {
     // support silently keeps the rollback journal, which must not pass unnoticed.
     const mode = (raw.prepare('PRAGMA journal_mode = WAL').get() as { journal_mode?: string } | undefined)?.journal_mode;
     if (String(mode).toLowerCase() !== 'wal') throw new DomainError('CONFIG_INVALID', `${file}: SQLite refused WAL mode (journal_mode is ${mode})`);
-    raw.exec('PRAGMA synchronous = FULL');
+    // NORMAL, because the driver fsyncs the WAL itself after every commit, off the event
+    // loop, before the commit returns (see sqlite/dialect.ts): FULL durability, group commit.
+    raw.exec('PRAGMA synchronous = NORMAL');
     raw.exec('PRAGMA foreign_keys = ON');
   } catch (e) {
     // A file that is not a database (or cannot be locked) must not leak its handle.
     raw.close();
     throw e;
   }
-  const db = new Kysely<any>({ dialect: new NodeSqliteDialect(raw) });
+  const syncer = new WalSyncer(file);
+  const db = new Kysely<any>({ dialect: new NodeSqliteDialect(raw, syncer) });
   return {
     kind: 'sqlite',
     label: `sqlite:${file}`,
     file,
     db,
+    walSyncs: () => syncer.count,
     async quickCheck() {
       const rows = await sql<{ quick_check: string }>`PRAGMA quick_check`.execute(db);
       const bad = rows.rows.map((r) => Object.values(r)[0]).filter((v) => v !== 'ok');

@@ -154,14 +154,28 @@ describe.each([
     expect((await env.mail.listMailboxes(a)).map((m) => m.name)).toEqual(DEFAULT_MAILBOXES.map((m) => m.name));
   });
 
-  it('commits durably: SQLite WAL with synchronous=FULL, PostgreSQL synchronous commit', async () => {
+  it('commits durably: SQLite WAL fsynced after every commit before it returns, PostgreSQL synchronous commit', async () => {
     if (kind === 'sqlite') {
       for (const e of [env.stores.directoryEngine, env.part.engine!, env.scratch]) {
         const jm = await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(e.db);
         expect(jm.rows[0].journal_mode).toBe('wal');
+        // NORMAL: SQLite itself does not fsync at commit; the driver does, off the event loop.
         const sync = await sql<{ synchronous: number }>`PRAGMA synchronous`.execute(e.db);
-        expect(Number(sync.rows[0].synchronous)).toBe(2); // 2 = FULL
+        expect(Number(sync.rows[0].synchronous)).toBe(1);
       }
+      // Every committed write waited for a WAL fsync: a transaction, and a single statement.
+      const e = env.scratch;
+      await sql`create table if not exists durability_probe (n integer)`.execute(e.db);
+      const before = e.walSyncs!();
+      await e.db.transaction().execute((trx) => sql`insert into durability_probe values (1)`.execute(trx));
+      const afterTx = e.walSyncs!();
+      expect(afterTx).toBeGreaterThan(before);
+      await sql`insert into durability_probe values (2)`.execute(e.db);
+      expect(e.walSyncs!()).toBeGreaterThan(afterTx);
+      // Reads do not fsync.
+      const n = e.walSyncs!();
+      await sql`select count(*) from durability_probe`.execute(e.db);
+      expect(e.walSyncs!()).toBe(n);
     } else {
       for (const e of [env.stores.directoryEngine, env.part.engine!]) {
         const sc = await sql<{ synchronous_commit: string }>`show synchronous_commit`.execute(e.db);
