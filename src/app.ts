@@ -8,7 +8,7 @@ import type { Config } from './ops/config/schema.ts';
 import { Stores, storeSettings } from './store/stores.ts';
 import { MailStore } from './core/mail/mailstore.ts';
 import { Directory } from './core/directory/directory.ts';
-import { silentLogger } from './ops/log.ts';
+import { logPrivacy, silentLogger } from './ops/log.ts';
 import { ChangeBus } from './core/changes/bus.ts';
 import { DeliveryPipeline } from './core/mail/delivery/pipeline.ts';
 import { Reception } from './core/mail/reception.ts';
@@ -74,8 +74,9 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     maxMessageSize: loaded.config.limits.max_message_size,
   });
   const c = loaded.config;
+  const privacy = logPrivacy({ addresses: c.log.addresses, subjects: c.log.subjects, secret: c.server.secret });
   const queue = new MailQueue({
-    stores, log, transport: null,
+    stores, log, transport: null, address: (a) => privacy.address(a),
     settings: {
       hostname: c.server.hostname,
       lifetimeMs: c.queue.lifetime_hours * 3_600_000,
@@ -106,7 +107,7 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     mail,
     directory,
     bus,
-    reception: new Reception(directory, mail, pipeline, queue, c.server.hostname, (raw) => dkim.signOutbound(raw), new BlockRules(stores, directory, { log })),
+    reception: new Reception(directory, mail, pipeline, queue, c.server.hostname, (raw) => dkim.signOutbound(raw), new BlockRules(stores, directory, { log, address: (a) => privacy.address(a) })),
     queue,
     dkim,
     notices: new Notices({ enabled: c.limits.notify_recipients_oversize, intervalMs: c.limits.notice_interval_minutes * 60_000, hostname: c.server.hostname }, (req) => pipeline.deliver(req), log),

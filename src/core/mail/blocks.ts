@@ -73,6 +73,8 @@ export interface NewBlockRule {
 
 export interface BlockRulesOptions {
   log?: Logger;
+  /** How addresses appear in the log (log.addresses). */
+  address?: (a: string) => string;
   /** The clock for expiry (tests inject one). */
   now?: () => number;
 }
@@ -234,12 +236,14 @@ export class BlockRules {
   readonly #stores: Stores;
   readonly #directory: Directory;
   readonly #log: Logger | undefined;
+  readonly #opts: BlockRulesOptions;
   readonly #now: () => number;
 
   constructor(stores: Stores, directory: Directory, opts: BlockRulesOptions = {}) {
     this.#stores = stores;
     this.#directory = directory;
     this.#log = opts.log;
+    this.#opts = opts;
     this.#now = opts.now ?? Date.now;
   }
 
@@ -428,7 +432,9 @@ export class BlockRules {
     const m: MatchInput = { sender: senderOf(ctx.sender), ip: clientIp(ctx.remoteAddress) };
     const now = this.#now();
     const blocked = (r: Row, extra: Record<string, unknown> = {}) => {
-      this.#log?.info({ ruleId: r.id, scope: r.scope, rcpt: address, from: ctx.sender ?? '', remote: ctx.remoteAddress, ...extra }, 'smtp.rcpt_blocked');
+      const shown = this.#opts.address ?? ((a: string) => a);
+      const member = typeof extra.member === 'string' ? { member: shown(extra.member) } : {};
+      this.#log?.info({ ruleId: r.id, scope: r.scope, rcpt: shown(address), from: shown(ctx.sender ?? ''), remote: ctx.remoteAddress, ...extra, ...member }, 'smtp.rcpt_blocked');
     };
     if (hit.kind === 'account') {
       const a = accounts.find((x) => x.address === hit.address);

@@ -430,7 +430,9 @@ export class SmtpSession {
   async #auth(mechanism: string, initial: string | undefined): Promise<void> {
     if (this.#s.mode !== 'submission') return this.#error(r(502, '5.5.1', 'AUTH not offered here; use the submission port'));
     if (this.#needHelo()) return;
-    if (!this.#tls) return this.#error(r(538, '5.7.11', 'Encryption required for requested authentication mechanism'));
+    // RFC 3207 §4: 530 5.7.0 "Must issue a STARTTLS command first" (as Postfix answers, and
+    // GW-CRY-1 expects); no mechanism is allowed in clear text, so it is not per mechanism (538).
+    if (!this.#tls) return this.#error(r(530, '5.7.0', 'Must issue a STARTTLS command first'));
     if (this.#account) return this.#error(r(503, '5.5.1', 'Already authenticated'));
     if (this.#tx) return this.#error(r(503, '5.5.1', 'AUTH not allowed during a mail transaction'));
     const decode = (s: string): string | null => {

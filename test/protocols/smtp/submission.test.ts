@@ -42,12 +42,12 @@ describe('SMTP submission', () => {
     return c;
   }
 
-  it('EHLO before TLS offers STARTTLS and no AUTH; AUTH before TLS gets 538 5.7.11; after TLS AUTH PLAIN LOGIN is offered and STARTTLS is not', async () => {
+  it('EHLO before TLS offers STARTTLS and no AUTH; AUTH before TLS gets 530 5.7.0; after TLS AUTH PLAIN LOGIN is offered and STARTTLS is not', async () => {
     const c = await ehloClient(s.port.submission);
     expect(c.ehlo.lines).toContain('STARTTLS');
     expect(c.ehlo.lines.some((l) => /^AUTH\b/.test(l))).toBe(false);
     const early = await c.cmd(`AUTH PLAIN ${plain(`alice@${DOMAIN}`, PASSWORD)}`);
-    expect([early.code, early.enhanced]).toEqual([538, '5.7.11']);
+    expect([early.code, early.enhanced]).toEqual([530, '5.7.0']);
     const mail = await c.cmd(`MAIL FROM:<alice@${DOMAIN}>`);
     expect([mail.code, mail.enhanced]).toEqual([530, '5.7.0']);
     expect((await c.starttls()).code).toBe(220);

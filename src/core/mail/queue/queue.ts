@@ -64,6 +64,8 @@ export interface EnqueueInput {
 export interface QueueDeps {
   stores: Stores;
   log: Logger;
+  /** How addresses appear in the log (log.addresses). */
+  address?: (a: string) => string;
   settings: QueueSettings;
   transport: OutboundTransport | null;
   deliverLocal: (req: DeliveryRequest) => Promise<DeliveryResult>;
@@ -438,7 +440,7 @@ export class MailQueue {
       return done;
     });
     for (const d of applied) {
-      this.#d.log.info({ queueId: msg.id, rcpt: d.r.address, outcome: d.status, code: d.set.last_code, attempts: d.set.attempts }, 'queue.attempt');
+      this.#d.log.info({ queueId: msg.id, rcpt: (this.#d.address ?? ((a: string) => a))(d.r.address), outcome: d.status, code: d.set.last_code, attempts: d.set.attempts }, 'queue.attempt');
     }
     if (applied.length < decisions.length) this.#d.log.warn({ queueId: msg.id, lost: decisions.length - applied.length }, 'queue.outcome_not_applied');
     for (const id of dsnIds) this.#d.log.info({ queueId: msg.id, dsnId: id, local: senderAccount !== null }, 'queue.dsn');
