@@ -146,7 +146,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       print(`listening: ${name} ${l.url}`);
     }
     // The queue worker: relays through the SMTP client, delivers local retries.
-    app.queue.setTransport(createTransport(config, log));
+    app.queue.setTransport(createTransport(config, log, dataDir));
     app.queue.start();
     // Retention (GW-LOG-3) and blob collection: now, then daily.
     const firstMaintenance = runMaintenance(app, log);

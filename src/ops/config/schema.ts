@@ -186,6 +186,9 @@ export const configSchema = z.strictObject({
     smarthost_tls: z.enum(['starttls', 'implicit']).default('starttls').describe('How to reach the smarthost: STARTTLS on a plain port, or implicit TLS (port 465).'),
     smarthost_user: z.string().default('').describe('User name for AUTH at the smarthost ("" = no authentication).'),
     smarthost_password: z.string().default('').describe('Password for AUTH at the smarthost.'),
+    smarthost_verify: bool().default(true)
+      .describe('Check the smarthost\'s TLS certificate (and require TLS): the AUTH password must not go to an impostor.'),
+    smarthost_ca: z.string().default('').describe('PEM file with the CA(s) to check the smarthost against ("" = the system CAs); relative to the data directory.'),
     port: int(1, 65535).default(25).describe('Destination port for direct delivery (25; changed only for tests).'),
     require_tls: bool().default(false).describe('Refuse to relay to servers that do not offer STARTTLS (default: opportunistic TLS, RFC 7435).'),
   }).prefault({}).describe('Outbound delivery.'),

@@ -25,6 +25,8 @@ export interface ConnectOptions {
   port: number;
   /** Implicit TLS from the first byte (RFC 8314 §3.3), for a smarthost on port 465. */
   implicitTls: boolean;
+  /** Check the server's certificate (a configured smarthost): against these CAs, or the system's. */
+  verify?: { ca?: string };
   connectTimeoutMs: number;
   log: Logger;
 }
@@ -32,8 +34,11 @@ export interface ConnectOptions {
 // Opportunistic TLS (RFC 7435 §1.3): any certificate is taken, since an MX host name from
 // unauthenticated DNS proves nothing a certificate check could confirm; encryption still
 // defeats passive listeners. Authenticated TLS needs DANE or MTA-STS (todo RFC 8461).
-const tlsOptions = (host: string): tls.ConnectionOptions => ({
-  rejectUnauthorized: false,
+// A smarthost is a known server whose name we were given: its certificate is checked (RFC
+// 8314 §4.2 / RFC 6125), unless the operator turned that off.
+const tlsOptions = (host: string, verify?: { ca?: string }): tls.ConnectionOptions => ({
+  rejectUnauthorized: !!verify,
+  ...(verify?.ca ? { ca: verify.ca } : {}),
   servername: net.isIP(host) ? undefined : host,
 });
 
@@ -56,9 +61,11 @@ export class SmtpClientConnection {
   #waiter: { resolve: (r: Reply) => void; reject: (e: Error) => void } | null = null;
   #failure: SmtpConnectionError | null = null;
   #quitting = false;
+  readonly #verify?: { ca?: string };
 
   private constructor(socket: net.Socket | tls.TLSSocket, o: ConnectOptions) {
     this.#socket = socket;
+    this.#verify = o.verify;
     this.host = o.host;
     this.address = o.address;
     this.port = o.port;
@@ -68,7 +75,7 @@ export class SmtpClientConnection {
 
   /** Connects (and for implicit TLS, shakes hands). Throws SmtpConnectionError 4.4.1. */
   static async connect(o: ConnectOptions): Promise<SmtpClientConnection> {
-    const socket = o.implicitTls ? tls.connect({ host: o.address, port: o.port, ...tlsOptions(o.host) }) : net.connect({ host: o.address, port: o.port });
+    const socket = o.implicitTls ? tls.connect({ host: o.address, port: o.port, ...tlsOptions(o.host, o.verify) }) : net.connect({ host: o.address, port: o.port });
     const ready = o.implicitTls ? 'secureConnect' : 'connect';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error(`no connection within ${o.connectTimeoutMs} ms`)), o.connectTimeoutMs);
@@ -244,7 +251,7 @@ export class SmtpClientConnection {
     // RFC 3207 §4.2: whatever the server said before the handshake is discarded.
     this.#reader.reset();
     this.#replies = [];
-    const secure = tls.connect({ socket: plain, ...tlsOptions(this.host) });
+    const secure = tls.connect({ socket: plain, ...tlsOptions(this.host, this.#verify) });
     secure.on('error', () => {}); // reported through the handshake promise, then through #attach
     this.#socket = secure;
     try {

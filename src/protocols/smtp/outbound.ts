@@ -39,7 +39,8 @@ export interface SmtpTransportOptions {
   /** Destination port, default 25 (tests use their sink's port). */
   port?: number;
   /** secure: implicit TLS. */
-  smarthost?: { host: string; port: number; secure: boolean; auth?: { user: string; pass: string } };
+  /** verify: check its certificate (against ca, or the system CAs); TLS is then required. */
+  smarthost?: { host: string; port: number; secure: boolean; auth?: { user: string; pass: string }; verify?: { ca?: string } };
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
   dataTimeoutMs?: number;
@@ -130,6 +131,8 @@ interface Target {
   implicitTls: boolean;
   addresses?: string[];
   auth?: { user: string; pass: string };
+  /** Certificate checking (smarthost); implies that TLS is required. */
+  verify?: { ca?: string };
   /** Pool key. */
   key: string;
 }
@@ -259,7 +262,7 @@ export class SmtpTransport implements OutboundTransport {
   /** The hosts to try, in order; null when the route itself is the outcome. */
   async #targets(a: OutboundAttempt, out: Outcomes): Promise<Target[] | null> {
     const s = this.#o.smarthost;
-    if (s) return [{ name: s.host, port: s.port, implicitTls: s.secure, auth: s.auth, key: `smarthost|${s.host}:${s.port}` }];
+    if (s) return [{ name: s.host, port: s.port, implicitTls: s.secure, auth: s.auth, verify: s.verify, key: `smarthost|${s.host}:${s.port}` }];
     const route = await routeFor(a.domain, this.#o.resolver, this.#o.hostname);
     if ('failure' in route) {
       const f = route.failure;
@@ -281,7 +284,7 @@ export class SmtpTransport implements OutboundTransport {
     for (;;) {
       let conn: SmtpClientConnection;
       try {
-        conn = await SmtpClientConnection.connect({ host: t.name, address, port: t.port, implicitTls: t.implicitTls, connectTimeoutMs: o.connectTimeoutMs, log: this.#log });
+        conn = await SmtpClientConnection.connect({ host: t.name, address, port: t.port, implicitTls: t.implicitTls, verify: t.verify, connectTimeoutMs: o.connectTimeoutMs, log: this.#log });
       } catch (e) {
         if (!(e instanceof SmtpConnectionError)) throw e;
         this.#log.info({ host: t.name, address, err: e.message }, 'smtp.out.connect_failed');
@@ -314,7 +317,7 @@ export class SmtpTransport implements OutboundTransport {
           }
         }
         // RFC 3463 §3.8: X.7.4 "Security features not supported".
-        if (o.requireTls && !conn.tls) return fail(temporary(451, '4.7.4', `${remote}[${address}] does not offer STARTTLS, and TLS is required`, remote));
+        if ((o.requireTls || t.verify) && !conn.tls) return fail(temporary(451, '4.7.4', `${remote}[${address}] does not offer STARTTLS, and TLS is required`, remote));
 
         if (t.auth) {
           // The password never goes in clear over a network (RFC 4954 §4 leaves it to policy).
@@ -331,7 +334,7 @@ export class SmtpTransport implements OutboundTransport {
       } catch (e) {
         conn.destroy();
         if (!(e instanceof SmtpConnectionError)) throw e;
-        if (e.tls && allowTls && !o.requireTls) {
+        if (e.tls && allowTls && !o.requireTls && !t.verify) {
           // RFC 7435 §1.3: opportunistic TLS falls back to clear text; a broken TLS stack on
           // the other side must not make mail undeliverable. Once, on a new connection.
           conn.log.info({ err: e.message }, 'smtp.out.tls_failed_retrying_plain');

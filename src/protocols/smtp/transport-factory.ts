@@ -5,12 +5,15 @@
 import type { Logger } from 'pino';
 import type { Config } from '../../ops/config/schema.ts';
 import type { OutboundTransport } from '../../core/mail/queue/transport.ts';
-import { SmtpTransport } from './outbound.ts';
+import { SmtpTransport, type SmtpTransportOptions } from './outbound.ts';
 import { createResolver } from '../../lib/dns.ts';
+import fs from 'node:fs';
+import { dataPath } from '../../ops/config/load.ts';
+import { DomainError } from '../../core/errors.ts';
 
-export function createTransport(config: Config, log: Logger): OutboundTransport {
+export function createTransport(config: Config, log: Logger, dataDir: string): OutboundTransport {
   const r = config.relay;
-  let smarthost: { host: string; port: number; secure: boolean; auth?: { user: string; pass: string } } | undefined;
+  let smarthost: SmtpTransportOptions['smarthost'];
   if (r.smarthost) {
     const i = r.smarthost.lastIndexOf(':');
     smarthost = {
@@ -18,6 +21,7 @@ export function createTransport(config: Config, log: Logger): OutboundTransport 
       port: Number(r.smarthost.slice(i + 1)),
       secure: r.smarthost_tls === 'implicit',
       auth: r.smarthost_user ? { user: r.smarthost_user, pass: r.smarthost_password } : undefined,
+      verify: r.smarthost_verify ? { ca: r.smarthost_ca ? readCa(dataPath(dataDir, r.smarthost_ca)) : undefined } : undefined,
     };
   }
   return new SmtpTransport({
@@ -28,4 +32,12 @@ export function createTransport(config: Config, log: Logger): OutboundTransport 
     requireTls: r.require_tls,
     log: log.child({ proto: 'smtp-out' }),
   });
+}
+
+function readCa(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DomainError('CONFIG_INVALID', `relay.smarthost_ca: cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`);
+  }
 }

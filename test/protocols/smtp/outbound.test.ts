@@ -677,6 +677,22 @@ describe('smarthost (RFC 8314, RFC 4954)', () => {
     expect(s.messages[0].secure).toBe(true);
   });
 
+  it('a verified smarthost: its certificate is checked against the configured CA; an untrusted one is refused without falling back to clear text', async () => {
+    const { s } = await authSink(false);
+    // The sink's certificate names mx.example.net, which the test DNS points at 127.0.0.1.
+    const good = transport(9, { smarthost: { host: 'mx.example.net', port: s.port, secure: false, auth: { user: 'relay', pass: 'sekret' }, verify: { ca: tlsCert } } });
+    const ok = await good.send(attempt());
+    expect(ok[0]).toMatchObject({ status: 'delivered' });
+    expect(s.messages[0].secure).toBe(true);
+    const untrusted = transport(9, { smarthost: { host: 'mx.example.net', port: s.port, secure: false, auth: { user: 'relay', pass: 'sekret' }, verify: {} } });
+    const no = await untrusted.send(attempt());
+    expect(no[0].status).toBe('temporary');
+    expect(s.messages).toHaveLength(1); // nothing sent without a trusted TLS session
+    const wrongName = transport(9, { smarthost: { host: 'relay.example', port: s.port, secure: false, auth: { user: 'relay', pass: 'sekret' }, verify: { ca: tlsCert } } });
+    expect((await wrongName.send(attempt()))[0].status).toBe('temporary');
+    expect(s.messages).toHaveLength(1);
+  });
+
   it('refused credentials: temporary, the mail stays queued', async () => {
     const { s } = await authSink(true);
     const t = transport(9, { smarthost: { host: '127.0.0.1', port: s.port, secure: true, auth: { user: 'relay', pass: 'wrong' } } });
