@@ -110,6 +110,9 @@ interface Transaction {
   accepted: string[];
   rcptParams: Map<string, RcptParams>;
   localParams: Map<string, { notify?: string[]; orcpt?: string }>;
+  /** CHUNKING (RFC 3030): chunks received so far and their total size. */
+  chunks: Buffer[];
+  chunkSize: number;
 }
 
 export class SmtpSession {
@@ -304,9 +307,7 @@ export class SmtpSession {
         this.#arm(this.#s.commandTimeoutMs);
         return this.#endOfData(ev.body, ev.size, ev.oversize);
       case 'bdat':
-        // The chunk of a refused BDAT (CHUNKING is not offered): the BDAT command already got
-        // its reply, and a second one would put every later reply out of step.
-        return;
+        return this.#bdatChunk(ev.chunk, ev.last);
       case 'line':
         if (this.#authStep) {
           const step = this.#authStep;
@@ -360,9 +361,7 @@ export class SmtpSession {
       case 'DATA':
         return this.#data();
       case 'BDAT':
-        // CHUNKING is not advertised; read and drop the chunk so it is not taken for commands.
-        this.#input.expectBdat(cmd.size, cmd.last, 0);
-        return this.#error(r(502, '5.5.1', 'BDAT not implemented; use DATA'));
+        return this.#bdat(cmd.size, cmd.last);
       case 'RSET':
         this.#tx = null;
         return this.#send(r(250, '2.0.0', 'Ok'));
@@ -383,7 +382,7 @@ export class SmtpSession {
 
   #capabilities(): string[] {
     const caps = [`${this.#s.hostname} Hello ${this.#helo ?? ''}`.trim()];
-    caps.push('PIPELINING', `SIZE ${this.#s.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'DSN');
+    caps.push('PIPELINING', `SIZE ${this.#s.maxMessageSize}`, '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'DSN', 'CHUNKING', 'BINARYMIME');
     if (!this.#tls && this.#s.secureContext) caps.push('STARTTLS');
     if (this.#s.mode === 'submission' && this.#tls) caps.push('AUTH PLAIN LOGIN');
     return caps;
@@ -524,7 +523,6 @@ export class SmtpSession {
     if (params.size !== undefined && params.size > this.#s.maxMessageSize) {
       return this.#error(r(552, '5.3.4', `Message size exceeds fixed maximum message size of ${this.#s.maxMessageSize}`));
     }
-    if (params.body === 'BINARYMIME') return this.#error(r(555, '5.5.4', 'BINARYMIME needs CHUNKING, which is not offered'));
     if (this.#account && from !== '') {
       let ok: boolean;
       try {
@@ -540,7 +538,7 @@ export class SmtpSession {
       }
     }
     if (this.#account && this.#d.sendRate?.check(this.#account.id, 0) === 'messages') return this.#rateLimited('messages');
-    this.#tx = { from: from === '' ? '' : from, params, recipients: [], external: [], accepted: [], rcptParams: new Map(), localParams: new Map() };
+    this.#tx = { from: from === '' ? '' : from, params, recipients: [], external: [], accepted: [], rcptParams: new Map(), localParams: new Map(), chunks: [], chunkSize: 0 };
     this.#send(r(250, '2.1.0', 'Ok'));
   }
 
@@ -587,10 +585,56 @@ export class SmtpSession {
   #data(): void {
     if (!this.#tx) return this.#error(r(503, '5.5.1', 'Need MAIL command first'));
     if (this.#tx.accepted.length === 0) return this.#error(r(554, '5.5.1', 'No valid recipients'));
+    // RFC 3030 §3: a BINARYMIME body goes with BDAT only; DATA after BDAT is out of sequence.
+    if (this.#tx.params.body === 'BINARYMIME') return this.#error(r(503, '5.5.1', 'BINARYMIME requires BDAT'));
+    if (this.#tx.chunks.length > 0 || this.#tx.chunkSize > 0) return this.#error(r(503, '5.5.1', 'DATA after BDAT'));
     this.#input.expectData(this.#s.maxMessageSize);
     this.#inData = true;
     this.#arm(this.#s.dataTimeoutMs);
     this.#send(r(354, null, 'End data with <CR><LF>.<CR><LF>'));
+  }
+
+  /** What the BDAT whose chunk is being read will answer, decided when the command came. */
+  #bdatPending: { refuse: Reply | null; size: number; over: boolean } | null = null;
+
+  /**
+   * RFC 3030 CHUNKING: "BDAT n [LAST]" is followed by exactly n octets, whatever the reply,
+   * so the chunk is read in every case (and dropped when refused or over the size limit);
+   * the reply comes once the chunk is in. The data is length-delimited, so the bare CR/LF
+   * rule of DATA does not apply (BINARYMIME bodies are arbitrary octets).
+   */
+  #bdat(size: number, last: boolean): void {
+    const tx = this.#tx;
+    let refuse: Reply | null = null;
+    if (!tx) refuse = r(503, '5.5.1', 'Need MAIL command first');
+    else if (tx.accepted.length === 0) refuse = r(554, '5.5.1', 'No valid recipients');
+    if (refuse || !tx) {
+      this.#input.expectBdat(size, last, 0);
+      this.#bdatPending = { refuse, size, over: false };
+      return;
+    }
+    tx.chunkSize += size;
+    const over = tx.chunkSize > this.#s.maxMessageSize;
+    this.#input.expectBdat(size, last, over ? 0 : size);
+    this.#bdatPending = { refuse: null, size, over };
+    this.#inData = true;
+    this.#arm(this.#s.dataTimeoutMs);
+  }
+
+  async #bdatChunk(chunk: Buffer, last: boolean): Promise<void> {
+    const p = this.#bdatPending;
+    this.#bdatPending = null;
+    this.#inData = false;
+    this.#arm(this.#s.commandTimeoutMs);
+    if (!p) return;
+    if (p.refuse) return this.#error(p.refuse);
+    const tx = this.#tx!;
+    if (!p.over && tx.chunkSize <= this.#s.maxMessageSize) tx.chunks.push(chunk);
+    if (!last) return this.#send(r(250, '2.0.0', `${p.size} octets received`));
+    const over = tx.chunkSize > this.#s.maxMessageSize;
+    const body = over ? Buffer.alloc(0) : Buffer.concat(tx.chunks);
+    tx.chunks = [];
+    return this.#endOfData(body, tx.chunkSize, over);
   }
 
   async #endOfData(body: Buffer, size: number, oversize: boolean): Promise<void> {

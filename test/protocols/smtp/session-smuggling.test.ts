@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountInfo } from '../../../src/core/directory/directory.ts';
-import { addAccount, ehloClient, inbox, message, startTestServer, storeCounts, SmtpClient, DOMAIN, type TestServer } from './harness.ts';
+import { addAccount, ehloClient, inbox, inboxMessages, message, startTestServer, storeCounts, SmtpClient, DOMAIN, type TestServer } from './harness.ts';
 
 describe('SMTP smuggling and malformed input', () => {
   let s: TestServer;
@@ -186,20 +186,43 @@ describe('SMTP smuggling and malformed input', () => {
     await c.waitClosed();
   });
 
-  it('BDAT (CHUNKING is not offered) gets exactly one reply, and its chunk is not read as commands', async () => {
+  it('RFC 3030 CHUNKING: BDAT chunks are length-delimited, so command-like bytes inside them are data, never commands', async () => {
     const c = await ehloClient(s.port.smtp);
-    expect(c.ehlo.lines).not.toContain('CHUNKING');
+    expect(c.ehlo.lines).toContain('CHUNKING');
     expect((await c.cmd('MAIL FROM:<x@remote.example>')).code).toBe(250);
     expect((await c.cmd(`RCPT TO:<alice@${DOMAIN}>`)).code).toBe(250);
-    const chunk = 'QUIT\r\nRSET\r\n';
-    c.write(`BDAT ${chunk.length} LAST\r\n${chunk}NOOP\r\n`);
-    const bdat = await c.reply();
-    expect([bdat.code, bdat.enhanced]).toEqual([502, '5.5.1']);
-    // The next reply is the NOOP's: nothing for the chunk, nothing from the bytes inside it.
-    const noop = await c.reply();
-    expect(noop.code).toBe(250);
-    expect(noop.lines[0]).toBe('Ok');
-    expect((await c.cmd('HELP')).code).toBe(214);
+    const before = (await inbox(s.app, alice)).length;
+    const part1 = 'Subject: chunked\r\n\r\nQUIT\r\nRSET\r\n';
+    const part2 = '.\r\nMAIL FROM:<smuggled@evil.example>\r\n';
+    c.write(`BDAT ${part1.length}\r\n${part1}`);
+    const r1 = await c.reply();
+    expect([r1.code, r1.enhanced]).toEqual([250, '2.0.0']);
+    c.write(`BDAT ${part2.length} LAST\r\n${part2}NOOP\r\n`);
+    const r2 = await c.reply();
+    expect(r2.code).toBe(250);
+    expect((await c.reply()).lines[0]).toBe('Ok'); // the NOOP
+    await c.quit();
+    const msgs = await inboxMessages(s.app, alice);
+    expect(msgs).toHaveLength(before + 1);
+    expect(msgs.at(-1)!.raw.toString().endsWith(part1 + part2)).toBe(true);
+  });
+
+  it('RFC 3030: BDAT before RCPT is refused after its chunk is read; DATA after BDAT and DATA with BODY=BINARYMIME are out of sequence', async () => {
+    const c = await ehloClient(s.port.smtp);
+    expect((await c.cmd('MAIL FROM:<x@remote.example>')).code).toBe(250);
+    c.write('BDAT 6 LAST\r\nQUIT\r\nNOOP\r\n');
+    expect((await c.reply()).code).toBe(554);
+    expect((await c.reply()).code).toBe(250); // the NOOP: "QUIT" was data of the refused chunk
+    expect((await c.cmd('RSET')).code).toBe(250);
+    expect((await c.cmd('MAIL FROM:<x@remote.example> BODY=BINARYMIME')).code).toBe(250);
+    expect((await c.cmd(`RCPT TO:<alice@${DOMAIN}>`)).code).toBe(250);
+    expect((await c.cmd('DATA')).code).toBe(503);
+    expect((await c.cmd('RSET')).code).toBe(250);
+    expect((await c.cmd('MAIL FROM:<x@remote.example>')).code).toBe(250);
+    expect((await c.cmd(`RCPT TO:<alice@${DOMAIN}>`)).code).toBe(250);
+    c.write('BDAT 3\r\nabc');
+    expect((await c.reply()).code).toBe(250);
+    expect((await c.cmd('DATA')).code).toBe(503);
     await c.quit();
   });
 });
