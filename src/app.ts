@@ -14,6 +14,7 @@ import { DeliveryPipeline } from './core/mail/delivery/pipeline.ts';
 import { Reception } from './core/mail/reception.ts';
 import { BlockRules } from './core/mail/blocks.ts';
 import { AuthThrottle } from './security/auth-throttle.ts';
+import { DirectoryLockStore } from './security/auth-locks.ts';
 import { MailQueue } from './core/mail/queue/queue.ts';
 import { mailAuthHooks } from './security/mail-auth.ts';
 import { DkimKeys } from './security/dkim.ts';
@@ -112,7 +113,7 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     dkim,
     notices: new Notices({ enabled: c.limits.notify_recipients_oversize, intervalMs: c.limits.notice_interval_minutes * 60_000, hostname: c.server.hostname }, (req) => pipeline.deliver(req), log),
     sendRate: new SendRate({ messagesPerHour: c.smtp.max_messages_per_hour, recipientsPerHour: c.smtp.max_recipients_per_hour }),
-    throttle: new AuthThrottle(),
+    throttle: new AuthThrottle({}, Date.now, new DirectoryLockStore(stores)),
     close: async () => {
       await queue.stop();
       await stores.close();

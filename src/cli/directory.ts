@@ -10,7 +10,9 @@ import { moveAccount } from '../core/mail/move.ts';
 import { displayAddress } from '../lib/address.ts';
 import type { AccountInfo, ListInfo, AliasInfo, PostPolicy } from '../core/directory/directory.ts';
 import { DomainError } from '../core/errors.ts';
-import type { Role } from '../core/actor.ts';
+import { actorLabel, requireAdmin, requireDomainAdmin, type Role } from '../core/actor.ts';
+import { recordAudit } from '../security/audit.ts';
+import { DirectoryLockStore } from '../security/auth-locks.ts';
 import type { DkimKeyInfo } from '../security/dkim.ts';
 
 function dkimView(k: DkimKeyInfo) {
@@ -172,6 +174,22 @@ export function registerDirectory(program: Command): void {
         out(`account ${a.displayAddress} ${enabled ? 'enabled' : 'disabled'}`);
       }));
   }
+  account.command('unlock <address>').description('lift the login lockout of an account (all client addresses, or one)')
+    .option('--ip <address>', 'only the lock for this client address')
+    .action(async (address: string, o: { ip?: string }, cmd: Command) => withApp(cmd, async (app, actor) => {
+      const a = await app.directory.getAccount(actor, address);
+      requireDomainAdmin(actor, a.domainId, 'unlocking an account');
+      const n = await app.throttle.unlock(a.address, o.ip);
+      await recordAudit(app.stores.directory, { event: 'auth.unlock', actor: actorLabel(actor), object: a.address, detail: { ip: o.ip ?? 'all', locks: n } });
+      out(`${a.address}: ${n} lock(s) lifted`);
+    }));
+  account.command('locks').description('list current login lockouts (account, client address, until)').option('--json', 'machine-readable output')
+    .action(async (o: { json?: boolean }, cmd: Command) => withApp(cmd, async (app, actor) => {
+      requireAdmin(actor, 'listing lockouts');
+      const locks = await new DirectoryLockStore(app.stores).list();
+      if (o.json) return printJson(locks.map((l) => ({ ...l, lockedUntil: new Date(l.lockedUntil).toISOString() })));
+      printTable(['LOGIN', 'CLIENT', 'UNTIL'], locks.map((l) => [l.login, l.ip, new Date(l.lockedUntil).toISOString()]));
+    }));
   account.command('remove <address>').description('remove an account and all its data')
     .action(async (address: string, _o, cmd: Command) => withApp(cmd, async (app, actor) => {
       await app.directory.removeAccount(actor, address);

@@ -16,6 +16,7 @@ export const AUDIT_EVENTS = {
   'auth.login.success': 'a login succeeded (protocol, remote address)',
   'auth.login.failure': 'a login failed (protocol, remote address, no reason given to the client)',
   'rate.limit': 'an account hit its hourly sending limit (GW-DOS-6): a typical sign of a compromised account',
+  'auth.unlock': 'an admin lifted a login lockout (GW-DOS-5)',
   'auth.lockout': 'repeated failures locked an (account, address) pair out for a while (GW-DOS-5)',
   'account.create': 'an account was created',
   'account.update': 'an account was changed (before/after)',

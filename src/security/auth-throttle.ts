@@ -3,8 +3,18 @@
  * address adds a growing delay before the answer; after max_failures failures for the same
  * (account, address) pair within the window, that pair is locked for lock_minutes. The lock
  * is per pair, not per account, so an attacker who knows an address cannot lock its owner out
- * from everywhere (REQUIREMENTS.md §2.7). State is per node and in memory; it is bounded.
+ * from everywhere (REQUIREMENTS.md §2.7). Failure counts and delays are per node and in
+ * memory (bounded); the locks themselves go to a LockStore (the primary store in the server),
+ * so every node honours them and `bulwark account unlock` lifts them.
  */
+
+/** Where locks are kept; in memory when none is given. */
+export interface LockStore {
+  lockedUntil(login: string, ip: string): Promise<number>;
+  lock(login: string, ip: string, until: number): Promise<void>;
+  /** Lifts the locks of a login (all addresses, or one); returns how many. */
+  unlock(login: string, ip?: string): Promise<number>;
+}
 export interface ThrottleOptions {
   maxFailures: number;
   lockMs: number;
@@ -28,9 +38,12 @@ export class AuthThrottle {
   readonly #ips = new Map<string, Entry>();
   readonly #now: () => number;
 
-  constructor(o: Partial<ThrottleOptions> = {}, now: () => number = Date.now) {
+  readonly #store: LockStore | null;
+
+  constructor(o: Partial<ThrottleOptions> = {}, now: () => number = Date.now, store: LockStore | null = null) {
     this.#o = { ...DEFAULT_THROTTLE, ...o };
     this.#now = now;
+    this.#store = store;
   }
 
   #get(map: Map<string, Entry>, key: string): Entry | undefined {
@@ -62,17 +75,27 @@ export class AuthThrottle {
     return Math.min(this.#o.maxDelayMs, this.#o.baseDelayMs * 2 ** (e.failures - 1));
   }
 
-  isLocked(login: string, ip: string): boolean {
+  async isLocked(login: string, ip: string): Promise<boolean> {
+    // With a lock store it alone decides (an admin may have lifted the lock on another node).
+    if (this.#store) return (await this.#store.lockedUntil(login.toLowerCase(), ip)) > this.#now();
     const e = this.#get(this.#pairs, `${login.toLowerCase()}\u0000${ip}`);
     return !!e && e.lockedUntil > this.#now();
   }
 
   /** Records a failure; returns true when this failure locked the pair. */
-  failure(login: string, ip: string): boolean {
+  async failure(login: string, ip: string): Promise<boolean> {
     this.#bump(this.#ips, ip);
     const e = this.#bump(this.#pairs, `${login.toLowerCase()}\u0000${ip}`);
     if (e.failures >= this.#o.maxFailures && e.lockedUntil <= this.#now()) {
-      e.lockedUntil = this.#now() + this.#o.lockMs;
+      const until = this.#now() + this.#o.lockMs;
+      if (this.#store) {
+        // The store holds the lock; the count starts again, so after an unlock it takes
+        // another max_failures failures to lock the pair again.
+        await this.#store.lock(login.toLowerCase(), ip, until);
+        e.failures = 0;
+      } else {
+        e.lockedUntil = until;
+      }
       return true;
     }
     return false;
@@ -83,9 +106,16 @@ export class AuthThrottle {
     this.#ips.delete(ip);
   }
 
-  /** Lifts a lock (admin unlock). */
-  unlock(login: string, ip?: string): void {
+  /** Lifts a lock (admin unlock): here and in the lock store. */
+  async unlock(login: string, ip?: string): Promise<number> {
     const prefix = `${login.toLowerCase()}\u0000`;
-    for (const k of [...this.#pairs.keys()]) if (k.startsWith(prefix) && (ip === undefined || k === prefix + ip)) this.#pairs.delete(k);
+    let n = 0;
+    for (const k of [...this.#pairs.keys()]) {
+      if (k.startsWith(prefix) && (ip === undefined || k === prefix + ip)) {
+        this.#pairs.delete(k);
+        n++;
+      }
+    }
+    return this.#store ? this.#store.unlock(login.toLowerCase(), ip) : n;
   }
 }

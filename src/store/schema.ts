@@ -8,8 +8,9 @@ import type { Generated } from 'kysely';
 
 import type { BlockRulesTables } from './migrations/0003-block-rules.ts';
 import type { DkimKeysTables } from './migrations/0004-dkim-keys.ts';
+import type { AuthLocksTables } from './migrations/0005-auth-locks.ts';
 
-export interface DirectoryDB extends BlockRulesTables, DkimKeysTables {
+export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocksTables {
   domains: { id: Generated<number>; name: string; enabled: number; created_at: number; updated_at: number };
   accounts: {
     id: Generated<number>;

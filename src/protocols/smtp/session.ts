@@ -490,7 +490,7 @@ export class SmtpSession {
     if (delay) await new Promise((res) => setTimeout(res, delay));
     if (this.#closed) return;
     let account: AccountInfo | null = null;
-    if (t.isLocked(login, this.#remote)) {
+    if (await t.isLocked(login, this.#remote).catch(() => false)) {
       // Same answer as a wrong password: the client learns nothing (GW-DOS-5).
       await recordAudit(this.#d.stores.directory, { event: 'auth.login.failure', actor: login.slice(0, 320), source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission', reason: 'locked' } }).catch(() => {});
     } else {
@@ -502,7 +502,7 @@ export class SmtpSession {
       }
     }
     if (!account) {
-      if (t.failure(login, this.#remote)) {
+      if (await t.failure(login, this.#remote).catch(() => false)) {
         this.#log.info({ login: this.#addr(login.slice(0, 320)) }, 'smtp.auth_locked');
         await recordAudit(this.#d.stores.directory, { event: 'auth.lockout', actor: 'system:throttle', source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission' } }).catch(() => {});
       }

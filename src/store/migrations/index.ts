@@ -8,6 +8,7 @@ import { Migrator, type Migration, type MigrationInfo } from 'kysely/migration';
 import { dialectTypes, type Engine, type EngineKind } from '../engine.ts';
 import { blockRulesMigration, TABLE_NAMES as BLOCK_TABLES } from './0003-block-rules.ts';
 import { dkimKeysMigration, TABLE_NAMES as DKIM_TABLES } from './0004-dkim-keys.ts';
+import { authLocksMigration, TABLE_NAMES as LOCK_TABLES } from './0005-auth-locks.ts';
 
 export type SchemaName = 'directory' | 'partition';
 
@@ -140,6 +141,7 @@ function directoryMigrations(kind: EngineKind): Record<string, Migration> {
     },
     '0003_block_rules': blockRulesMigration(kind),
     '0004_dkim_keys': dkimKeysMigration(kind),
+    '0005_auth_locks': authLocksMigration(kind),
   };
 }
 
@@ -245,7 +247,7 @@ export async function migrate(engine: Engine, schema: SchemaName): Promise<strin
 
 /** The tables of a schema, in an order that satisfies foreign keys on insert. */
 export const TABLES: Record<SchemaName, string[]> = {
-  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES],
+  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES, ...LOCK_TABLES],
   partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs'],
 };
 

@@ -14,6 +14,7 @@ import {
   actor, addAccount, auditEvents, b64, ehloClient, inbox, inboxMessages, message, splitTrace, startTestServer, SmtpClient,
   DOMAIN, PASSWORD, type TestServer,
 } from './harness.ts';
+import { bulwark } from '../../harness/cli.ts';
 
 const plain = (user: string, pass: string, authzid = '') => b64(`${authzid}\u0000${user}\u0000${pass}`);
 
@@ -184,6 +185,16 @@ describe('SMTP submission', () => {
     expect(lockouts).toHaveLength(1);
     expect(lockouts[0].source).toBe(X);
     expect(lockouts[0].detail).toMatchObject({ protocol: 'submission' });
+
+    // The lock is in the primary store (every node sees it); `bulwark account unlock` lifts it.
+    const lockList = await bulwark(['--data', s.dataDir, 'account', 'locks', '--json']);
+    expect(JSON.parse(lockList.stdout)).toEqual([expect.objectContaining({ login, ip: X })]);
+    const unlock = await bulwark(['--data', s.dataDir, 'account', 'unlock', login]);
+    expect(unlock.stdout).toMatch(/1 lock\(s\) lifted/);
+    const again = await session({ login: null, localAddress: X });
+    expect((await again.cmd(`AUTH PLAIN ${plain(login, PASSWORD)}`)).code).toBe(235);
+    await again.quit();
+    expect((await auditEvents(s.app, 'auth.unlock')).filter((e) => e.object === login)).toHaveLength(1);
   });
 
   describe('nodemailer as the client', () => {
