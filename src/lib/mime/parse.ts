@@ -61,8 +61,10 @@ function clampInt(v: number | undefined, dflt: number, min: number, max: number)
 
 /** Lines in [start, end): line feeds, plus one for a last line without one. */
 export function countLines(raw: Uint8Array, start: number, end: number): number {
+  // indexOf is a native memchr: several times faster than a byte loop on large bodies.
+  const buf = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
   let n = 0;
-  for (let i = start; i < end; i++) if (raw[i] === LF) n++;
+  for (let i = buf.indexOf(LF, start); i !== -1 && i < end; i = buf.indexOf(LF, i + 1)) n++;
   if (end > start && raw[end - 1] !== LF) n++;
   return n;
 }
