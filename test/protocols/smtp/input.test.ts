@@ -499,40 +499,32 @@ describe('performance', () => {
     const body = Buffer.concat(expected);
     const chunks: Buffer[] = [];
     for (let i = 0; i < wire.length; i += 64 * 1024) chunks.push(wire.subarray(i, i + 64 * 1024));
-    const t0 = performance.now();
+    // A scan from the start per chunk would take minutes: the test's timeout bounds it.
     const { events } = run(chunks, { maxSize: 100 * 1024 * 1024 });
-    const ms = performance.now() - t0;
     expect(events).toHaveLength(3);
     const data = events[1];
     expect(data.type).toBe('data');
     if (data.type !== 'data') return;
     expect(data.size).toBe(body.length);
     expect(data.body.equals(body)).toBe(true);
-    // measured at about 120 ms on its own (5 MB: 16 ms); a scan from the start per chunk would take minutes
-    expect(ms).toBeLessThan(5000);
   });
 
   it('reads 10 MB of dot-stuffed one-character lines without one object per line', () => {
     const wire = Buffer.concat([b('DATA\r\n'), b('..\r\n'.repeat(2_500_000)), b('.\r\n')]);
-    const t0 = performance.now();
     const { events } = run([wire]);
-    const ms = performance.now() - t0;
     const data = events[1];
     if (data.type !== 'data') throw new Error('no data event');
     expect(data.size).toBe(7_500_000);
     expect(data.body.equals(b('.\r\n'.repeat(2_500_000)))).toBe(true);
-    expect(ms).toBeLessThan(5000);
   });
 
-  it('frames 200 000 pipelined commands of one chunk in linear time', () => {
+  it('frames 200 000 pipelined commands of one chunk', () => {
+    // Re-scanning the chunk for NUL or LF per line would be 200 000 x 1.2 MB: the test's
+    // timeout bounds it (speed itself is not asserted in tests).
     const wire = b('NOOP\r\n'.repeat(200_000));
     const input = new SmtpInput({ maxLine: 2048 });
-    const t0 = performance.now();
     const evs = input.push(wire);
-    const ms = performance.now() - t0;
     expect(evs).toHaveLength(200_000);
-    // re-scanning the chunk for NUL or LF per line would be 200 000 x 1.2 MB
-    expect(ms).toBeLessThan(5000);
   });
 
   it('an oversize 50 MB body keeps nothing', () => {
