@@ -18,7 +18,6 @@ import { stringify } from 'smol-toml';
 import { openApp, type App } from '../../src/app.ts';
 import type { AccountInfo } from '../../src/core/directory/directory.ts';
 import { systemActor } from '../../src/core/actor.ts';
-import { DomainError, type ErrorCode } from '../../src/core/errors.ts';
 import { MailQueue, type EnqueueInput } from '../../src/core/mail/queue/queue.ts';
 import type { OutboundAttempt, OutboundTransport, RecipientOutcome } from '../../src/core/mail/queue/transport.ts';
 import { parseMessage, type MimePart } from '../../src/lib/mime/index.ts';
@@ -26,6 +25,7 @@ import { silentLogger } from '../../src/ops/log.ts';
 import { createTestDatabase } from '../harness/pg.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { TcpProxy } from '../harness/proxy.ts';
+import { expectCode } from '../harness/app.ts';
 
 type EngineName = 'sqlite' | 'postgres';
 const ENGINES: EngineName[] = ['sqlite', 'postgres'];
@@ -191,16 +191,6 @@ async function recipientRow(env: Env, id: string, address: string) {
   return env.app.stores.directory.selectFrom('queue_recipients').selectAll().where('queue_id', '=', id).where('address', '=', address).executeTakeFirst();
 }
 
-async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<void> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(DomainError);
-  expect((err as DomainError).code).toBe(code);
-}
 
 /** Reads the queue rows of one message over another connection than the app's. */
 async function readElsewhere(env: Env, id: string): Promise<{ message: Record<string, unknown> | undefined; recipients: Record<string, unknown>[] }> {

@@ -5,18 +5,14 @@
  * removed before anything is stored or queued, external recipients go into the queue with
  * their DSN parameters.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { stringify } from 'smol-toml';
-import { openApp, type App } from '../../src/app.ts';
+import { type App } from '../../src/app.ts';
 import type { AccountInfo } from '../../src/core/directory/directory.ts';
 import { systemActor } from '../../src/core/actor.ts';
 import { DomainError } from '../../src/core/errors.ts';
 import { stripBcc, type Accepted } from '../../src/core/mail/reception.ts';
-import { createTestDatabase } from '../harness/pg.ts';
-import { tempDir } from '../harness/tmp.ts';
+import { openTestApp } from '../harness/app.ts';
 
 const b = (s: string) => Buffer.from(s, 'latin1');
 
@@ -80,35 +76,11 @@ describe('stripBcc (RFC 5322 §3.6.3)', () => {
 
 // ------------------------------------------------------------------ accept() on both engines
 
-type EngineName = 'sqlite' | 'postgres';
+import type { EngineName } from '../harness/app.ts';
 const ENGINES: EngineName[] = ['sqlite', 'postgres'];
 const PW = 'Reception-Test-Pw-9c2e';
 const sys = systemActor('test');
 
-async function openEnv(engine: EngineName): Promise<{ app: App; close(): Promise<void> }> {
-  const tmp = tempDir('bulwark-reception-');
-  const drops: (() => Promise<void>)[] = [];
-  const cleanup = async () => {
-    for (const d of drops) await d().catch(() => {});
-    tmp.cleanup();
-  };
-  try {
-    let url = 'sqlite:bulwark.db';
-    if (engine === 'postgres') {
-      const db = await createTestDatabase('bwrc');
-      drops.push(db.drop);
-      url = db.url;
-    }
-    fs.writeFileSync(path.join(tmp.dir, 'bulwark.toml'), stringify({ server: { hostname: 'mx.test.example' }, store: { url }, partitions: { main: url } }));
-    const app = await openApp(tmp.dir, { env: {} });
-    drops.unshift(() => app.close());
-    expect(app.stores.directoryEngine.kind).toBe(engine);
-    return { app, close: cleanup };
-  } catch (e) {
-    await cleanup();
-    throw e;
-  }
-}
 
 describe.each(ENGINES)('Reception.accept on %s', (engine) => {
   let env: { app: App; close(): Promise<void> };
@@ -117,7 +89,7 @@ describe.each(ENGINES)('Reception.accept on %s', (engine) => {
   let bob: AccountInfo;
 
   beforeAll(async () => {
-    env = await openEnv(engine);
+    env = await openTestApp(engine, 'bwrc');
     app = env.app;
     await app.directory.addDomain(sys, 'a.example');
     alice = await app.directory.addAccount(sys, { address: 'alice@a.example', password: PW });

@@ -13,24 +13,23 @@
  * - The CLI: generate / show / remove through the real `bulwark` command.
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'smol-toml';
 import { dkimVerify } from 'mailauth';
-import { openApp, type App } from '../../src/app.ts';
+import { type App } from '../../src/app.ts';
 import type { AccountInfo } from '../../src/core/directory/directory.ts';
 import { systemActor, type Actor } from '../../src/core/actor.ts';
-import { DomainError, type ErrorCode } from '../../src/core/errors.ts';
+import { DomainError } from '../../src/core/errors.ts';
 import type { Accepted } from '../../src/core/mail/reception.ts';
 import { readAudit, verifyAuditChain } from '../../src/security/audit.ts';
 import { dkimRecord, normaliseSelector, publicKeyValue, splitTxt, type DkimAlgorithm, type DkimKeyInfo } from '../../src/security/dkim.ts';
 import { bulwark } from '../harness/cli.ts';
-import { createTestDatabase } from '../harness/pg.ts';
 import { tempDir } from '../harness/tmp.ts';
+import { expectCode, openTestApp } from '../harness/app.ts';
 
-type EngineName = 'sqlite' | 'postgres';
+import type { EngineName } from '../harness/app.ts';
 const ENGINES: EngineName[] = ['sqlite', 'postgres'];
 const ALGORITHMS: DkimAlgorithm[] = ['rsa', 'ed25519'];
 const PW = 'Dkim-Test-Pw-4b1d9e77';
@@ -89,41 +88,7 @@ const MESSAGE = [
   '',
 ].join('\r\n');
 
-async function expectCode(p: Promise<unknown>, code: ErrorCode): Promise<void> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(DomainError);
-  expect((err as DomainError).code).toBe(code);
-}
 
-async function openEnv(engine: EngineName): Promise<{ app: App; close(): Promise<void> }> {
-  const tmp = tempDir('bulwark-dkim-');
-  const drops: (() => Promise<void>)[] = [];
-  const cleanup = async () => {
-    for (const d of drops) await d().catch(() => {});
-    tmp.cleanup();
-  };
-  try {
-    let url = 'sqlite:bulwark.db';
-    if (engine === 'postgres') {
-      const db = await createTestDatabase('bwdkim');
-      drops.push(db.drop);
-      url = db.url;
-    }
-    fs.writeFileSync(path.join(tmp.dir, 'bulwark.toml'), stringify({ server: { hostname: 'mx.test.example' }, store: { url }, partitions: { main: url } }));
-    const app = await openApp(tmp.dir, { env: {} });
-    drops.unshift(() => app.close());
-    expect(app.stores.directoryEngine.kind).toBe(engine);
-    return { app, close: cleanup };
-  } catch (e) {
-    await cleanup();
-    throw e;
-  }
-}
 
 // ------------------------------------------------------------------ records
 
@@ -167,7 +132,7 @@ describe.each(ENGINES)('issue 3 point 2: DKIM keys and signing on %s', (engine) 
   let auditor: Actor;
 
   beforeAll(async () => {
-    env = await openEnv(engine);
+    env = await openTestApp(engine, 'bwdkim');
     app = env.app;
     for (const d of ['a.example', 'b.example', 'c.example', 'perm.example']) await app.directory.addDomain(sys, d);
     alice = await app.directory.addAccount(sys, { address: 'alice@a.example', password: PW });
