@@ -18,5 +18,5 @@ for (const size of [10240, 204800]) {
   const ratio = pMailbox ? (b.smtp.msgs_per_s / pMailbox).toFixed(2) : 'n/a';
   lines.push(`| ${size / 1024} KiB | ${p.smtp.msgs_per_s} | ${pMailbox ?? 'n/a'} | ${b.smtp.msgs_per_s} | ${ratio} | ${b.smtp.latency?.p50_ms} / ${b.smtp.latency?.p99_ms} | ${p.smtp.latency?.p50_ms} / ${p.smtp.latency?.p99_ms} |`);
 }
-lines.push('', `Bulwark stored ${stored} of ${expected} messages (checked in its store after the run); server resident memory at the end ${Math.round(Number(rss) / 1024)} MiB. Each 250 from Bulwark followed the fsync of the commit that holds the message (the WAL fsynced before the commit returns; bodies up to 256 KiB inside the partition database, larger ones in files fsynced with their directory before the commit).`);
+lines.push('', `Bulwark stored ${stored} of ${expected} messages (checked in its store after the run); server resident memory at the end ${Math.round(Number(rss) / 1024)} MiB. Each 250 from Bulwark followed the fsync of the commit that holds the message (the WAL fsynced before the commit returns; bodies up to 64 KiB inside the partition database, larger ones appended to segment files that are fsynced before the commit).`);
 console.log(lines.join('\n'));

@@ -138,6 +138,8 @@ export interface PartitionDB {
   };
   blob_refs: { hash: string; size: number; refcount: number; zero_since: number | null; meta: string | null };
   blobs: { hash: string; data: Uint8Array };
+  /** Where a body kept in a segment file is: file name, offset, length. */
+  blob_segments: { hash: string; seg: string; off: number; len: number };
 }
 
 import type { Selectable } from 'kysely';

@@ -130,6 +130,8 @@ export async function createBackup(opts: BackupOptions): Promise<Manifest> {
     const accounts = new Map<string, { id: number; address: string }[]>();
     /** Per group: referenced blob hashes still to copy from files (after the snapshots). */
     const fileBlobs = new Map<DatabaseGroup, string[]>();
+    // Large bodies in segment files: where each is, as the snapshot says.
+    const segmentOf = new Map<string, { seg: string; off: number; len: number }>();
     const blobCount = new Map<string, number>();
     let blobBytes = 0;
 
@@ -190,6 +192,7 @@ export async function createBackup(opts: BackupOptions): Promise<Manifest> {
             if (table === 'blobs' || !present.has(table)) continue;
             const onRow = table === 'messages' ? (r: Record<string, unknown>) => referenced.add(String(r.blob_hash))
               : table === 'blob_refs' ? (r: Record<string, unknown>) => { if (Number(r.refcount) > 0) referenced.add(String(r.hash)); }
+              : table === 'blob_segments' ? (r: Record<string, unknown>) => { segmentOf.set(String(r.hash), { seg: String(r.seg), off: Number(r.off), len: Number(r.len) }); }
               : undefined;
             counts[table] = await dumpTable(snap, dir, table, onRow);
           }
@@ -250,7 +253,9 @@ export async function createBackup(opts: BackupOptions): Promise<Manifest> {
           let data: Buffer;
           try {
             const blobs = stores.partition(name).blobs;
-            data = await (blobs instanceof HybridBlobStore ? blobs.files : blobs).get(h);
+            const loc = segmentOf.get(h);
+            if (blobs instanceof HybridBlobStore && loc && blobs.segments.exists(loc.seg)) data = await blobs.segments.read(loc);
+            else data = await (blobs instanceof HybridBlobStore ? blobs.files : blobs).get(h);
           } catch (e) {
             if (isDomainError(e, 'NOT_FOUND')) continue;
             throw e;

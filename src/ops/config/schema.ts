@@ -133,8 +133,8 @@ export const configSchema = z.strictObject({
   blobs: z.strictObject({
     backend: z.enum(['auto', 'files', 'database']).default('auto')
       .describe('Where message bodies go: files under the data directory, or inside the partition database. auto: files for SQLite partitions, database for PostgreSQL ones (so nodes share nothing on disk).'),
-    inline_max_bytes: size(0, 16 * 2 ** 20).default(256 * 1024)
-      .describe('With the files backend, bodies up to this size are kept inside the partition database, so they are made durable by the same commit as their rows (much faster; 0 = always files).'),
+    inline_max_bytes: size(0, 16 * 2 ** 20).default(64 * 1024)
+      .describe('With the files backend, bodies up to this size are kept inside the partition database (made durable by the same commit as their rows); larger ones are appended to segment files, one fsync per batch. 0 = no inline bodies.'),
     gc_grace_hours: int(0, 24 * 365).default(24)
       .describe('An unreferenced blob is collected only after it has been unreferenced this long.'),
   }).prefault({}).describe('The content-addressed blob store.'),

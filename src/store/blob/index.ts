@@ -24,6 +24,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { PartitionDB } from '../schema.ts';
 import { DomainError } from '../../core/errors.ts';
 import { mkdirDurable, writeDurably } from '../../lib/durable.ts';
+import { SegmentWriter, type SegmentLocation } from './segments.ts';
 
 export function sha256(data: Uint8Array): string {
   return crypto.createHash('sha256').update(data).digest('hex');
@@ -38,6 +39,8 @@ export interface BlobRef {
   data?: Uint8Array;
   /** The parsed structure of the body (JSON), kept once per distinct body. */
   meta?: string;
+  /** Where a large body was appended (segment store); durable once addRef has run. */
+  segment?: SegmentLocation;
 }
 
 export interface BlobStore {
@@ -292,12 +295,14 @@ export class HybridBlobStore implements BlobStore {
   readonly #files: FileBlobStore;
   readonly #rows: DatabaseBlobStore;
   readonly #db: () => Kysely<PartitionDB>;
+  readonly segments: SegmentWriter;
   readonly inlineMax: number;
   constructor(files: FileBlobStore, db: () => Kysely<PartitionDB>, inlineMax: number) {
     this.#files = files;
     this.#rows = new DatabaseBlobStore(db);
     this.#db = db;
     this.inlineMax = inlineMax;
+    this.segments = new SegmentWriter(path.join(files.dir, 'seg'));
   }
   get dir(): string {
     return this.#files.dir;
@@ -306,38 +311,74 @@ export class HybridBlobStore implements BlobStore {
   get files(): FileBlobStore {
     return this.#files;
   }
-  prepare(data: Uint8Array): Promise<BlobRef> {
-    return data.byteLength <= this.inlineMax ? this.#rows.prepare(data) : this.#files.prepare(data);
+  async prepare(data: Uint8Array): Promise<BlobRef> {
+    if (data.byteLength <= this.inlineMax) return this.#rows.prepare(data);
+    const hash = sha256(data);
+    // Already stored (and referenced): nothing to write. The reference added below keeps it.
+    const known = await this.#db().selectFrom('blob_refs').select('hash').where('hash', '=', hash).where('refcount', '>', 0).executeTakeFirst();
+    if (known) return { hash, size: data.byteLength };
+    return { hash, size: data.byteLength, segment: await this.segments.append(data) };
   }
-  addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
-    return this.#rows.addRef(trx, ref); // writes the row when ref.data is set (inline), else only counts
+  async addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
+    if (ref.segment) {
+      // The bytes are durable before the row that finds them (and its reference) commits;
+      // the first reference of a batch syncs every append of the batch.
+      await this.segments.sync();
+      await trx.insertInto('blob_segments').values({ hash: ref.hash, ...ref.segment })
+        .onConflict((oc) => oc.column('hash').doNothing()).execute();
+    }
+    await this.#rows.addRef(trx, ref); // writes the row when ref.data is set (inline), else only counts
   }
   dropRef(trx: Transaction<PartitionDB>, hash: string): Promise<void> {
     return dropRefRow(trx, hash);
   }
-  put(data: Uint8Array): Promise<string> {
-    return data.byteLength <= this.inlineMax ? this.#rows.put(data) : this.#files.put(data);
+  async put(data: Uint8Array): Promise<string> {
+    if (data.byteLength <= this.inlineMax) return this.#rows.put(data);
+    const hash = sha256(data);
+    const loc = await this.segments.append(data);
+    await this.segments.sync();
+    // Restore: the row from the backup names the old installation's segment; this is the new one.
+    await this.#db().insertInto('blob_segments').values({ hash, ...loc })
+      .onConflict((oc) => oc.column('hash').doUpdateSet({ seg: loc.seg, off: loc.off, len: loc.len })).execute();
+    return hash;
+  }
+  async #location(hash: string) {
+    return this.#db().selectFrom('blob_segments').selectAll().where('hash', '=', hash).executeTakeFirst();
   }
   async get(hash: string): Promise<Buffer> {
     const row = await this.#db().selectFrom('blobs').select('data').where('hash', '=', hash).executeTakeFirst();
-    return row ? Buffer.from(row.data) : this.#files.get(hash);
+    if (row) return Buffer.from(row.data);
+    const loc = await this.#location(hash);
+    if (loc && this.segments.exists(loc.seg)) return this.segments.read(loc);
+    return this.#files.get(hash);
   }
   async has(hash: string): Promise<boolean> {
-    return (await this.#rows.has(hash)) || this.#files.has(hash);
+    if (await this.#rows.has(hash)) return true;
+    const loc = await this.#location(hash);
+    if (loc && this.segments.exists(loc.seg)) return true;
+    return this.#files.has(hash);
   }
   async *list(): AsyncIterable<string> {
     yield* this.#rows.list();
+    const rows = await this.#db().selectFrom('blob_segments').select(['hash', 'seg']).orderBy('hash').execute();
+    for (const r of rows) if (this.segments.exists(r.seg)) yield r.hash;
     yield* this.#files.list();
   }
   async collect(graceMs: number, now = Date.now()): Promise<number> {
     // Unreferenced rows go with their blob_refs row (the file store deletes those and any
-    // file); then bytes in the table that no blob_refs row names any more.
+    // file); then bytes in the table, and segment locations, that no blob_refs row names;
+    // then segment files no location points into any more.
     let n = await this.#files.collect(graceMs, now);
     const db = this.#db();
     n += await db.transaction().execute(async (trx) => {
       const r = await trx.deleteFrom('blobs').where('hash', 'not in', trx.selectFrom('blob_refs').select('hash')).executeTakeFirst();
-      return Number(r.numDeletedRows);
+      const s2 = await trx.deleteFrom('blob_segments').where('hash', 'not in', trx.selectFrom('blob_refs').select('hash')).executeTakeFirst();
+      return Number(r.numDeletedRows) + Number(s2.numDeletedRows);
     });
+    const live = new Set((await db.selectFrom('blob_segments').select('seg').distinct().execute()).map((r) => r.seg));
+    for (const f of await this.segments.files()) {
+      if (!live.has(f.name) && f.name !== this.segments.activeName && f.mtimeMs < now - graceMs) await this.segments.remove(f.name);
+    }
     return n;
   }
 }

@@ -217,6 +217,18 @@ function partitionMigrations(kind: EngineKind): Record<string, Migration> {
         await db.schema.createIndex('messages_mailbox_date').on('messages').columns(['account_id', 'mailbox_id', 'internal_date']).execute();
       },
     },
+    // Large bodies appended to segment files (one write each, one fsync per batch): where each is.
+    '0003_blob_segments': {
+      async up(db: Kysely<any>) {
+        await db.schema.createTable('blob_segments')
+          .addColumn('hash', 'text', (c) => c.primaryKey())
+          .addColumn('seg', 'text', (c) => c.notNull())
+          .addColumn('off', 'bigint', (c) => c.notNull())
+          .addColumn('len', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('blob_segments_seg').on('blob_segments').column('seg').execute();
+      },
+    },
   };
 }
 
@@ -248,7 +260,7 @@ export async function migrate(engine: Engine, schema: SchemaName): Promise<strin
 /** The tables of a schema, in an order that satisfies foreign keys on insert. */
 export const TABLES: Record<SchemaName, string[]> = {
   directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES, ...LOCK_TABLES],
-  partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs'],
+  partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs', 'blob_segments'],
 };
 
 export async function schemaVersion(engine: Engine, schema: SchemaName): Promise<string | null> {
