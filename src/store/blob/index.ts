@@ -317,7 +317,11 @@ export class HybridBlobStore implements BlobStore {
     // Already stored (and referenced): nothing to write. The reference added below keeps it.
     const known = await this.#db().selectFrom('blob_refs').select('hash').where('hash', '=', hash).where('refcount', '>', 0).executeTakeFirst();
     if (known) return { hash, size: data.byteLength };
-    return { hash, size: data.byteLength, segment: await this.segments.append(data) };
+    const segment = await this.segments.append(data);
+    // Synced here, before the transaction: concurrent deliveries share these fsyncs, and they
+    // overlap with the commit of the batch before (addRef below only checks nothing is left).
+    await this.segments.sync();
+    return { hash, size: data.byteLength, segment };
   }
   async addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
     if (ref.segment) {
