@@ -79,7 +79,7 @@ export class SegmentWriter {
     this.#syncing = (async () => {
       for (const [fh, writes] of batch) {
         await Promise.all(writes);
-        await fh.sync();
+        await fh.datasync(); // data and length (fdatasync, as SQLite does for its WAL)
       }
     })().finally(() => (this.#syncing = null));
     await this.#syncing;

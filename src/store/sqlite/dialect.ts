@@ -56,7 +56,9 @@ export class WalSyncer {
       throw e;
     }
     try {
-      await fh.sync();
+      // fdatasync, as SQLite itself uses: it flushes the data and the metadata needed to read
+      // it back (the file's new length), not the timestamps.
+      await fh.datasync();
       this.count++;
     } finally {
       await fh.close();
