@@ -136,10 +136,9 @@ export interface PartitionDB {
     object_id: number;
     op: 'create' | 'update' | 'destroy';
   };
-  blob_refs: { hash: string; size: number; refcount: number; zero_since: number | null; meta: string | null };
+  /** seg, seg_off, seg_len: where a body kept in a segment file is (null otherwise). */
+  blob_refs: { hash: string; size: number; refcount: number; zero_since: number | null; meta: string | null; seg: string | null; seg_off: number | null; seg_len: number | null };
   blobs: { hash: string; data: Uint8Array };
-  /** Where a body kept in a segment file is: file name, offset, length. */
-  blob_segments: { hash: string; seg: string; off: number; len: number };
 }
 
 import type { Selectable } from 'kysely';

@@ -191,8 +191,10 @@ export async function createBackup(opts: BackupOptions): Promise<Manifest> {
             // Blob bytes become files under blobs/, never rows.
             if (table === 'blobs' || !present.has(table)) continue;
             const onRow = table === 'messages' ? (r: Record<string, unknown>) => referenced.add(String(r.blob_hash))
-              : table === 'blob_refs' ? (r: Record<string, unknown>) => { if (Number(r.refcount) > 0) referenced.add(String(r.hash)); }
-              : table === 'blob_segments' ? (r: Record<string, unknown>) => { segmentOf.set(String(r.hash), { seg: String(r.seg), off: Number(r.off), len: Number(r.len) }); }
+              : table === 'blob_refs' ? (r: Record<string, unknown>) => {
+                if (Number(r.refcount) > 0) referenced.add(String(r.hash));
+                if (r.seg) segmentOf.set(String(r.hash), { seg: String(r.seg), off: Number(r.seg_off), len: Number(r.seg_len) });
+              }
               : undefined;
             counts[table] = await dumpTable(snap, dir, table, onRow);
           }

@@ -62,11 +62,16 @@ export interface BlobStore {
 }
 
 async function addRefRow(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
-  await trx.insertInto('blob_refs').values({ hash: ref.hash, size: ref.size, refcount: 1, zero_since: null, meta: ref.meta ?? null })
+  const loc = ref.segment ? { seg: ref.segment.seg, seg_off: ref.segment.off, seg_len: ref.segment.len } : { seg: null, seg_off: null, seg_len: null };
+  await trx.insertInto('blob_refs').values({ hash: ref.hash, size: ref.size, refcount: 1, zero_since: null, meta: ref.meta ?? null, ...loc })
     .onConflict((oc) => oc.column('hash').doUpdateSet({
       refcount: sql`blob_refs.refcount + 1`,
       zero_since: null,
       meta: sql`coalesce(blob_refs.meta, excluded.meta)`,
+      // A body already located keeps its place; a new copy's bytes become dead space.
+      seg: sql`coalesce(blob_refs.seg, excluded.seg)`,
+      seg_off: sql`case when blob_refs.seg is null then excluded.seg_off else blob_refs.seg_off end`,
+      seg_len: sql`case when blob_refs.seg is null then excluded.seg_len else blob_refs.seg_len end`,
     }))
     .execute();
 }
@@ -328,8 +333,6 @@ export class HybridBlobStore implements BlobStore {
       // The bytes are durable before the row that finds them (and its reference) commits;
       // the first reference of a batch syncs every append of the batch.
       await this.segments.sync();
-      await trx.insertInto('blob_segments').values({ hash: ref.hash, ...ref.segment })
-        .onConflict((oc) => oc.column('hash').doNothing()).execute();
     }
     await this.#rows.addRef(trx, ref); // writes the row when ref.data is set (inline), else only counts
   }
@@ -341,13 +344,14 @@ export class HybridBlobStore implements BlobStore {
     const hash = sha256(data);
     const loc = await this.segments.append(data);
     await this.segments.sync();
-    // Restore: the row from the backup names the old installation's segment; this is the new one.
-    await this.#db().insertInto('blob_segments').values({ hash, ...loc })
-      .onConflict((oc) => oc.column('hash').doUpdateSet({ seg: loc.seg, off: loc.off, len: loc.len })).execute();
+    // Restore: the reference row from the backup names the old installation's segment; this is
+    // the new one. (Without a reference row the bytes are unreferenced and will be collected.)
+    await this.#db().updateTable('blob_refs').set({ seg: loc.seg, seg_off: loc.off, seg_len: loc.len }).where('hash', '=', hash).execute();
     return hash;
   }
-  async #location(hash: string) {
-    return this.#db().selectFrom('blob_segments').selectAll().where('hash', '=', hash).executeTakeFirst();
+  async #location(hash: string): Promise<SegmentLocation | null> {
+    const r = await this.#db().selectFrom('blob_refs').select(['seg', 'seg_off', 'seg_len']).where('hash', '=', hash).executeTakeFirst();
+    return r?.seg ? { seg: r.seg, off: r.seg_off!, len: r.seg_len! } : null;
   }
   async get(hash: string): Promise<Buffer> {
     const row = await this.#db().selectFrom('blobs').select('data').where('hash', '=', hash).executeTakeFirst();
@@ -364,22 +368,21 @@ export class HybridBlobStore implements BlobStore {
   }
   async *list(): AsyncIterable<string> {
     yield* this.#rows.list();
-    const rows = await this.#db().selectFrom('blob_segments').select(['hash', 'seg']).orderBy('hash').execute();
-    for (const r of rows) if (this.segments.exists(r.seg)) yield r.hash;
+    const rows = await this.#db().selectFrom('blob_refs').select(['hash', 'seg']).where('seg', 'is not', null).orderBy('hash').execute();
+    for (const r of rows) if (r.seg && this.segments.exists(r.seg)) yield r.hash;
     yield* this.#files.list();
   }
   async collect(graceMs: number, now = Date.now()): Promise<number> {
-    // Unreferenced rows go with their blob_refs row (the file store deletes those and any
-    // file); then bytes in the table, and segment locations, that no blob_refs row names;
-    // then segment files no location points into any more.
+    // Unreferenced rows go with their blob_refs row (the file store deletes those, locations
+    // included, and any file); then bytes in the table that no blob_refs row names; then
+    // segment files no reference points into any more.
     let n = await this.#files.collect(graceMs, now);
     const db = this.#db();
     n += await db.transaction().execute(async (trx) => {
       const r = await trx.deleteFrom('blobs').where('hash', 'not in', trx.selectFrom('blob_refs').select('hash')).executeTakeFirst();
-      const s2 = await trx.deleteFrom('blob_segments').where('hash', 'not in', trx.selectFrom('blob_refs').select('hash')).executeTakeFirst();
-      return Number(r.numDeletedRows) + Number(s2.numDeletedRows);
+      return Number(r.numDeletedRows);
     });
-    const live = new Set((await db.selectFrom('blob_segments').select('seg').distinct().execute()).map((r) => r.seg));
+    const live = new Set((await db.selectFrom('blob_refs').select('seg').where('seg', 'is not', null).distinct().execute()).map((r) => r.seg));
     for (const f of await this.segments.files()) {
       if (!live.has(f.name) && f.name !== this.segments.activeName && f.mtimeMs < now - graceMs) await this.segments.remove(f.name);
     }

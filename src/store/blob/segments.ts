@@ -3,7 +3,7 @@
  * a single positioned write, and made durable together by one fsync per batch (the first
  * reference added in a transaction syncs whatever is pending) instead of a temp file, an
  * fsync, a rename and a directory fsync per body. Where each body is goes into the
- * blob_segments table in the same transaction as its reference.
+ * body's reference row (blob_refs.seg, seg_off, seg_len) in the same transaction.
  *
  * Invariants: a body's bytes are fsynced before any row referencing them commits; a segment
  * is only ever appended to; a segment no row refers to any more is deleted by collection.

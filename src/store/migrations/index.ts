@@ -217,16 +217,13 @@ function partitionMigrations(kind: EngineKind): Record<string, Migration> {
         await db.schema.createIndex('messages_mailbox_date').on('messages').columns(['account_id', 'mailbox_id', 'internal_date']).execute();
       },
     },
-    // Large bodies appended to segment files (one write each, one fsync per batch): where each is.
+    // Large bodies appended to segment files (one write each, one fsync per batch): where each
+    // is, on the reference row itself (no second tree to update per delivery).
     '0003_blob_segments': {
       async up(db: Kysely<any>) {
-        await db.schema.createTable('blob_segments')
-          .addColumn('hash', 'text', (c) => c.primaryKey())
-          .addColumn('seg', 'text', (c) => c.notNull())
-          .addColumn('off', 'bigint', (c) => c.notNull())
-          .addColumn('len', 'bigint', (c) => c.notNull())
-          .execute();
-        await db.schema.createIndex('blob_segments_seg').on('blob_segments').column('seg').execute();
+        await db.schema.alterTable('blob_refs').addColumn('seg', 'text').execute();
+        await db.schema.alterTable('blob_refs').addColumn('seg_off', 'bigint').execute();
+        await db.schema.alterTable('blob_refs').addColumn('seg_len', 'bigint').execute();
         // No query looks messages up by body; the index only cost a random page per delivery.
         await db.schema.dropIndex('messages_blob').execute();
       },
@@ -262,7 +259,7 @@ export async function migrate(engine: Engine, schema: SchemaName): Promise<strin
 /** The tables of a schema, in an order that satisfies foreign keys on insert. */
 export const TABLES: Record<SchemaName, string[]> = {
   directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES, ...LOCK_TABLES],
-  partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs', 'blob_segments'],
+  partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs'],
 };
 
 export async function schemaVersion(engine: Engine, schema: SchemaName): Promise<string | null> {
