@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import { loadConfig, dataPath } from './config/load.ts';
 import { openApp, type App } from '../app.ts';
 import { loadTls } from '../security/tls.ts';
-import { recordAudit } from '../security/audit.ts';
+import { recordAudit, type AuditEntry } from '../security/audit.ts';
 import { runMaintenance, scheduleMaintenance } from './maintenance.ts';
 import { logPrivacy } from './log.ts';
 import { buildHttpServer, type HealthSource } from '../protocols/http/server.ts';
@@ -109,7 +109,10 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       privacy: logPrivacy({ addresses: config.log.addresses, subjects: config.log.subjects, secret: config.server.secret }),
       secureContext,
     });
-    const smtpDeps = { reception: app.reception, throttle: app.throttle, stores: app.stores, sendRate: app.sendRate, notices: app.notices };
+    const smtpDeps = {
+      reception: app.reception, throttle: app.throttle, sendRate: app.sendRate, notices: app.notices,
+      audit: (entry: AuditEntry) => recordAudit(app.stores.directory, entry),
+    };
 
     const listening: Listening[] = [];
     for (const name of LISTENER_ORDER) {

@@ -24,8 +24,7 @@ import type { DeliveryRecipient } from '../../core/mail/delivery/types.ts';
 import type { EnqueueRecipient } from '../../core/mail/queue/queue.ts';
 import { DomainError } from '../../core/errors.ts';
 import type { AuthThrottle } from '../../security/auth-throttle.ts';
-import { recordAudit } from '../../security/audit.ts';
-import type { Stores } from '../../store/stores.ts';
+import type { AuditEntry } from '../../security/audit.ts';
 import type { SendRate } from '../../security/send-rate.ts';
 import type { Notices } from '../../core/mail/notices.ts';
 import type { LogPrivacy } from '../../ops/log.ts';
@@ -57,7 +56,8 @@ export interface SmtpDeps {
   sendRate?: SendRate;
   /** Notices to recipients of refused oversize mail (S 4.357). */
   notices?: Notices;
-  stores: Stores;
+  /** Writes one entry to the security audit trail (the session never touches the store). */
+  audit: (entry: AuditEntry) => Promise<void>;
   log: Logger;
 }
 
@@ -492,7 +492,7 @@ export class SmtpSession {
     let account: AccountInfo | null = null;
     if (await t.isLocked(login, this.#remote).catch(() => false)) {
       // Same answer as a wrong password: the client learns nothing (GW-DOS-5).
-      await recordAudit(this.#d.stores.directory, { event: 'auth.login.failure', actor: login.slice(0, 320), source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission', reason: 'locked' } }).catch(() => {});
+      await this.#d.audit({ event: 'auth.login.failure', actor: login.slice(0, 320), source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission', reason: 'locked' } }).catch(() => {});
     } else {
       try {
         account = await this.#d.reception.directory.authenticate(login, password, { protocol: 'submission', remote: this.#remote });
@@ -504,7 +504,7 @@ export class SmtpSession {
     if (!account) {
       if (await t.failure(login, this.#remote).catch(() => false)) {
         this.#log.info({ login: this.#addr(login.slice(0, 320)) }, 'smtp.auth_locked');
-        await recordAudit(this.#d.stores.directory, { event: 'auth.lockout', actor: 'system:throttle', source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission' } }).catch(() => {});
+        await this.#d.audit({ event: 'auth.lockout', actor: 'system:throttle', source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission' } }).catch(() => {});
       }
       return this.#error(r(535, '5.7.8', 'Authentication credentials invalid'));
     }
@@ -549,7 +549,7 @@ export class SmtpSession {
     this.#log.info({ account: this.#addr(a.address), limit, usage }, 'smtp.rate_limited');
     if (this.#d.sendRate!.shouldAlert(a.id)) {
       this.#log.warn({ account: this.#addr(a.address), limit, usage }, 'alert.send_rate');
-      await recordAudit(this.#d.stores.directory, { event: 'rate.limit', actor: 'system:smtp', source: this.#remote, object: a.address, detail: { limit, usage } }).catch(() => {});
+      await this.#d.audit({ event: 'rate.limit', actor: 'system:smtp', source: this.#remote, object: a.address, detail: { limit, usage } }).catch(() => {});
     }
     this.#send(r(451, '4.7.1', `Sending limit of ${limit} per hour reached; try again later`));
   }
