@@ -42,3 +42,32 @@ describe('GW-LOG-3: addresses in SMTP logs', () => {
     expect(log).not.toContain('secret.person');
   });
 });
+
+describe('GW-DOS-2: notices switched off', () => {
+  const tmp = tempDir();
+  let running: RunningServer | undefined;
+  afterAll(async () => {
+    await running?.stop();
+    tmp.cleanup();
+  });
+
+  it('with notices off the recipient gets nothing, and the refusal is still logged', async () => {
+    const data = path.join(tmp.dir, 'data');
+    await initInstallation({ dataDir: data, domain: 'example.org', env: {} });
+    const lines: string[] = [];
+    const dest = new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb(); } });
+    running = await startServer(data, {
+      env: { ...LOOPBACK_LISTENERS, BULWARK_LIMITS_NOTIFY_RECIPIENTS_OVERSIZE: 'false', BULWARK_LIMITS_MAX_MESSAGE_SIZE: '2048', BULWARK_SMTP_VERIFY_SENDER_AUTH: 'false' },
+      log: createLogger({ level: 'info', destination: dest as never }),
+    });
+    const admin = (await running.app.directory.listAccounts({ kind: 'system', name: 'test' }))[0];
+    const port = running.listening.find((l) => l.name === 'smtp')!.port;
+    const c = await ehloClient(port);
+    const r = await c.send('big@remote.example', [admin.address], `Subject: big\r\n\r\n${'x'.repeat(3000)}\r\n`);
+    expect([r.code, r.enhanced]).toEqual([552, '5.3.4']);
+    await c.quit();
+    expect(await running.app.mail.listMessages(admin, 'INBOX')).toEqual([]);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(lines.join('')).toContain('smtp.message_too_big');
+  });
+});
