@@ -8,7 +8,7 @@ import type { Config } from './ops/config/schema.ts';
 import { Stores, storeSettings } from './store/stores.ts';
 import { MailStore } from './core/mail/mailstore.ts';
 import { Directory } from './core/directory/directory.ts';
-import { logPrivacy, silentLogger } from './ops/log.ts';
+import { logPrivacy, silentLogger, type LogPrivacy } from './ops/log.ts';
 import { ChangeBus } from './core/changes/bus.ts';
 import { DeliveryPipeline } from './core/mail/delivery/pipeline.ts';
 import { Reception } from './core/mail/reception.ts';
@@ -36,6 +36,8 @@ export interface App {
   dkim: DkimKeys;
   notices: Notices;
   sendRate: SendRate;
+  /** How operational logs show addresses and subjects (log.addresses, log.subjects). */
+  privacy: LogPrivacy;
   throttle: AuthThrottle;
   close(): Promise<void>;
 }
@@ -92,10 +94,8 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     localAccountFor: async (address) => {
       const ex = await directory.expand(address).catch(() => null);
       if (ex && ex.accounts.length === 1 && ex.external.length === 0) return ex.accounts[0].id;
-      // A sender address of our own domain that reaches no single account (gone, or a list):
-      // 0 is no account, so the DSN fails quietly instead of being relayed back to ourselves.
       const domain = address.slice(address.lastIndexOf('@') + 1);
-      return (await directory.isLocalDomain(domain).catch(() => false)) ? 0 : null;
+      return (await directory.isLocalDomain(domain).catch(() => false)) ? 'nobody' : null;
     },
   });
   const dkim = new DkimKeys(stores, { log });
@@ -111,6 +111,7 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     reception: new Reception(directory, mail, pipeline, queue, c.server.hostname, (raw) => dkim.signOutbound(raw), new BlockRules(stores, directory, { log, address: (a) => privacy.address(a) })),
     queue,
     dkim,
+    privacy,
     notices: new Notices({ enabled: c.limits.notify_recipients_oversize, intervalMs: c.limits.notice_interval_minutes * 60_000, hostname: c.server.hostname }, (req) => pipeline.deliver(req), log),
     sendRate: new SendRate({ messagesPerHour: c.smtp.max_messages_per_hour, recipientsPerHour: c.smtp.max_recipients_per_hour }),
     throttle: new AuthThrottle({}, Date.now, new DirectoryLockStore(stores)),

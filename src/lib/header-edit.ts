@@ -4,6 +4,8 @@
  * when nothing matched.
  */
 export function removeHeaderFields(raw: Buffer, drop: (name: string, value: string) => boolean): Buffer {
+  // A message that starts with an empty line has no header section at all.
+  if (raw[0] === 0x0d && raw[1] === 0x0a) return raw;
   let end = raw.indexOf('\r\n\r\n');
   const headEnd = end < 0 ? raw.length : end + 2;
   const keep: Buffer[] = [];

@@ -10,6 +10,7 @@
  * server.shutdown_grace_seconds, then cut what remains, record "service.stop" and close the
  * stores cleanly (SQLite checkpoints its WAL on close).
  */
+import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { ConnectionLimiter, SmtpListener } from '../protocols/smtp/server.ts';
@@ -22,7 +23,6 @@ import { openApp, type App } from '../app.ts';
 import { loadTls } from '../security/tls.ts';
 import { recordAudit, type AuditEntry } from '../security/audit.ts';
 import { runMaintenance, scheduleMaintenance } from './maintenance.ts';
-import { logPrivacy } from './log.ts';
 import { buildHttpServer, type HealthSource } from '../protocols/http/server.ts';
 import { DomainError } from '../core/errors.ts';
 
@@ -106,7 +106,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       quotaPermanent: config.smtp.quota_reply === 'permanent',
       requireTls: config.smtp.require_tls,
       revealClient: config.smtp.reveal_client_on_submission,
-      privacy: logPrivacy({ addresses: config.log.addresses, subjects: config.log.subjects, secret: config.server.secret }),
+      privacy: app.privacy,
       secureContext,
     });
     const smtpDeps = {
@@ -149,7 +149,8 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       print(`listening: ${name} ${l.url}`);
     }
     // The queue worker: relays through the SMTP client, delivers local retries.
-    app.queue.setTransport(createTransport(config, log, dataDir));
+    const smarthostCa = config.relay.smarthost_ca ? readPem(dataPath(dataDir, config.relay.smarthost_ca), 'relay.smarthost_ca') : undefined;
+    app.queue.setTransport(createTransport(config, log, smarthostCa));
     app.queue.start();
     // Retention (GW-LOG-3) and blob collection: now, then daily.
     const firstMaintenance = runMaintenance(app, log);
@@ -191,5 +192,14 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
     await Promise.allSettled([...servers.map((s) => s.server.close()), ...smtpListeners.map((l) => l.close(0))]);
     await app.close();
     throw e;
+  }
+}
+
+/** Reads a PEM file named in the configuration; a missing file is a configuration error. */
+function readPem(file: string, key: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DomainError('CONFIG_INVALID', `${key}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`);
   }
 }

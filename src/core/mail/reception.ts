@@ -12,6 +12,7 @@ import { normaliseAddress, parseAddress, stripSubaddress } from '../../lib/addre
 import { parseMessage } from '../../lib/mime/index.ts';
 import type { MailQueue, EnqueueRecipient } from './queue/queue.ts';
 import { receivedHeader } from './delivery/trace.ts';
+import { removeHeaderFields } from '../../lib/header-edit.ts';
 import type { BlockRules } from './blocks.ts';
 
 /** One accepted message as the protocol hands it over at the end of the data. */
@@ -31,27 +32,7 @@ export interface Accepted extends Omit<DeliveryRequest, 'recipients'> {
  * anywhere: recipients must not learn who else got a blind copy.
  */
 export function stripBcc(raw: Buffer): Buffer {
-  // A message that starts with an empty line has no header section at all.
-  if (raw[0] === 0x0d && raw[1] === 0x0a) return raw;
-  const end = raw.indexOf('\r\n\r\n');
-  const headEnd = end < 0 ? raw.length : end + 2;
-  const keep: Buffer[] = [];
-  let pos = 0;
-  let dropping = false;
-  let changed = false;
-  while (pos < headEnd) {
-    let nl = raw.indexOf('\r\n', pos);
-    if (nl < 0 || nl >= headEnd) nl = headEnd - 2;
-    const lineEnd = nl + 2;
-    const first = raw[pos];
-    const continuation = first === 0x20 || first === 0x09;
-    if (!continuation) dropping = /^bcc[ \t]*:/i.test(raw.subarray(pos, Math.min(lineEnd, pos + 8)).toString('latin1'));
-    if (dropping) changed = true;
-    else keep.push(raw.subarray(pos, lineEnd));
-    pos = lineEnd;
-  }
-  if (!changed) return raw;
-  return Buffer.concat([...keep, raw.subarray(headEnd)]);
+  return removeHeaderFields(raw, (name) => name.toLowerCase() === 'bcc');
 }
 
 /**

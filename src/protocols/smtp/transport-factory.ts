@@ -7,11 +7,9 @@ import type { Config } from '../../ops/config/schema.ts';
 import type { OutboundTransport } from '../../core/mail/queue/transport.ts';
 import { SmtpTransport, type SmtpTransportOptions } from './outbound.ts';
 import { createResolver } from '../../lib/dns.ts';
-import fs from 'node:fs';
-import { dataPath } from '../../ops/config/load.ts';
-import { DomainError } from '../../core/errors.ts';
 
-export function createTransport(config: Config, log: Logger, dataDir: string): OutboundTransport {
+/** smarthostCa: the PEM text named by relay.smarthost_ca (read by the caller), if any. */
+export function createTransport(config: Config, log: Logger, smarthostCa?: string): OutboundTransport {
   const r = config.relay;
   let smarthost: SmtpTransportOptions['smarthost'];
   if (r.smarthost) {
@@ -21,7 +19,7 @@ export function createTransport(config: Config, log: Logger, dataDir: string): O
       port: Number(r.smarthost.slice(i + 1)),
       secure: r.smarthost_tls === 'implicit',
       auth: r.smarthost_user ? { user: r.smarthost_user, pass: r.smarthost_password } : undefined,
-      verify: r.smarthost_verify ? { ca: r.smarthost_ca ? readCa(dataPath(dataDir, r.smarthost_ca)) : undefined } : undefined,
+      verify: r.smarthost_verify ? { ca: smarthostCa } : undefined,
     };
   }
   return new SmtpTransport({
@@ -34,10 +32,3 @@ export function createTransport(config: Config, log: Logger, dataDir: string): O
   });
 }
 
-function readCa(file: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new DomainError('CONFIG_INVALID', `relay.smarthost_ca: cannot read ${file}: ${(e as NodeJS.ErrnoException).code}`);
-  }
-}

@@ -70,8 +70,12 @@ export interface QueueDeps {
   transport: OutboundTransport | null;
   deliverLocal: (req: DeliveryRequest) => Promise<DeliveryResult>;
   accountById: (id: number) => Promise<AccountInfo | null>;
-  /** The local account an address delivers to (for DSNs to local senders), or null. */
-  localAccountFor: (address: string) => Promise<number | null>;
+  /**
+   * The local account an address delivers to (for DSNs to local senders); null for an
+   * address elsewhere (the DSN is relayed); 'nobody' for an address of our own domains that
+   * reaches no single account (gone, or a list): no DSN, rather than relaying it to ourselves.
+   */
+  localAccountFor: (address: string) => Promise<number | null | 'nobody'>;
 }
 
 export interface QueueEntry {
@@ -396,10 +400,11 @@ export class MailQueue {
     const decisions = group.map((r) => this.#decide(msg, r, byAddr.get(r.address.toLowerCase())
       ?? { address: r.address, status: 'temporary', code: 451, enhanced: '4.3.0', message: 'no outcome for this recipient', remoteMta: null }, now));
     // Never a DSN about a message with the null sender, or about a DSN (RFC 3461 §6.1).
-    const reportable = msg.sender !== '' && msg.is_dsn !== 1;
-    const senderAccount = reportable && decisions.some((d) => d.dsn)
-      ? await this.#d.localAccountFor(msg.sender).catch(() => null)
-      : null;
+    const wantsDsn = msg.sender !== '' && msg.is_dsn !== 1 && decisions.some((d) => d.dsn);
+    const found = wantsDsn ? await this.#d.localAccountFor(msg.sender).catch(() => null) : null;
+    const reportable = wantsDsn && found !== 'nobody';
+    if (wantsDsn && !reportable) this.#d.log.info({ queueId: msg.id }, 'queue.dsn_no_local_sender');
+    const senderAccount = found === 'nobody' ? null : found;
     const dsnIds: string[] = [];
     const applied = await this.#d.stores.dirTx('queue outcome', async (trx) => {
       // Locks the message row (PostgreSQL), so that two nodes finishing two domains of one
