@@ -3,20 +3,18 @@
  * "bulwark: ..." and exit non-zero (1 for a refused operation, 2 for bad usage or
  * configuration, 75 (EX_TEMPFAIL) for a temporary failure worth retrying).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerDirectory } from './directory.ts';
 import { registerOps } from './ops.ts';
 import { registerQueue } from './queue.ts';
 import { registerBlocks } from './blocks.ts';
 import { DomainError } from '../core/errors.ts';
+import { bulwarkVersion } from '../ops/version.ts';
 
 export function buildProgram(): Command {
-  const pkg = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
   const program = new Command('bulwark')
     .description('Bulwark groupware server')
-    .version(pkg.version)
+    .version(bulwarkVersion())
     .option('--data <dir>', 'data directory (default: $BULWARK_DATA or ./data)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

@@ -7,6 +7,7 @@
  * memory (bounded); the locks themselves go to a LockStore (the primary store in the server),
  * so every node honours them and `bulwark account unlock` lifts them.
  */
+import { normaliseAddress } from '../lib/address.ts';
 
 /** Where locks are kept; in memory when none is given. */
 export interface LockStore {
@@ -28,6 +29,23 @@ interface Entry {
   failures: number;
   first: number;
   lockedUntil: number;
+}
+
+/**
+ * One spelling per login: Alice@EXAMPLE.org, alice@example.org and a Unicode/punycode or NFC
+ * variant of the same address count (and lock) together; a login that is not an address is
+ * lower-cased.
+ */
+function loginKey(login: string): string {
+  try {
+    return normaliseAddress(login);
+  } catch {
+    return login.toLowerCase();
+  }
+}
+
+function pairKey(login: string, ip: string): string {
+  return `${loginKey(login)}\u0000${ip}`;
 }
 
 export const DEFAULT_THROTTLE: ThrottleOptions = { maxFailures: 5, lockMs: 15 * 60_000, windowMs: 15 * 60_000, baseDelayMs: 250, maxDelayMs: 8000 };
@@ -77,21 +95,21 @@ export class AuthThrottle {
 
   async isLocked(login: string, ip: string): Promise<boolean> {
     // With a lock store it alone decides (an admin may have lifted the lock on another node).
-    if (this.#store) return (await this.#store.lockedUntil(login.toLowerCase(), ip)) > this.#now();
-    const e = this.#get(this.#pairs, `${login.toLowerCase()}\u0000${ip}`);
+    if (this.#store) return (await this.#store.lockedUntil(loginKey(login), ip)) > this.#now();
+    const e = this.#get(this.#pairs, pairKey(login, ip));
     return !!e && e.lockedUntil > this.#now();
   }
 
   /** Records a failure; returns true when this failure locked the pair. */
   async failure(login: string, ip: string): Promise<boolean> {
     this.#bump(this.#ips, ip);
-    const e = this.#bump(this.#pairs, `${login.toLowerCase()}\u0000${ip}`);
+    const e = this.#bump(this.#pairs, pairKey(login, ip));
     if (e.failures >= this.#o.maxFailures && e.lockedUntil <= this.#now()) {
       const until = this.#now() + this.#o.lockMs;
       if (this.#store) {
         // The store holds the lock; the count starts again, so after an unlock it takes
         // another max_failures failures to lock the pair again.
-        await this.#store.lock(login.toLowerCase(), ip, until);
+        await this.#store.lock(loginKey(login), ip, until);
         e.failures = 0;
       } else {
         e.lockedUntil = until;
@@ -102,13 +120,13 @@ export class AuthThrottle {
   }
 
   success(login: string, ip: string): void {
-    this.#pairs.delete(`${login.toLowerCase()}\u0000${ip}`);
+    this.#pairs.delete(pairKey(login, ip));
     this.#ips.delete(ip);
   }
 
   /** Lifts a lock (admin unlock): here and in the lock store. */
   async unlock(login: string, ip?: string): Promise<number> {
-    const prefix = `${login.toLowerCase()}\u0000`;
+    const prefix = `${loginKey(login)}\u0000`;
     let n = 0;
     for (const k of [...this.#pairs.keys()]) {
       if (k.startsWith(prefix) && (ip === undefined || k === prefix + ip)) {
@@ -116,6 +134,6 @@ export class AuthThrottle {
         n++;
       }
     }
-    return this.#store ? this.#store.unlock(login.toLowerCase(), ip) : n;
+    return this.#store ? this.#store.unlock(loginKey(login), ip) : n;
   }
 }

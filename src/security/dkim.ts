@@ -27,7 +27,7 @@ import type { Stores } from '../store/stores.ts';
 import type { DirectoryDB, DirRow } from '../store/schema.ts';
 import { actorLabel, requireDomainAdmin, type Actor } from '../core/actor.ts';
 import { DomainError, invalid } from '../core/errors.ts';
-import { displayDomain, normaliseDomain } from '../lib/address.ts';
+import { displayDomain, normaliseDomain, parseAddress } from '../lib/address.ts';
 import { parseMessage } from '../lib/mime/index.ts';
 import { appendAudit } from './audit.ts';
 
@@ -278,7 +278,7 @@ export class DkimKeys {
     const domains: string[] = [];
     for (const f of parseMessage(raw).from) {
       try {
-        const d = normaliseDomain(f.slice(f.lastIndexOf('@') + 1));
+        const d = parseAddress(f).domain;
         if (!domains.includes(d)) domains.push(d);
       } catch {
         // not an address with a domain: nothing to sign for

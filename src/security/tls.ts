@@ -4,10 +4,10 @@
  * with a real one, and loading of whatever the configuration names.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import crypto from 'node:crypto';
 import { generate } from 'selfsigned';
 import { DomainError } from '../core/errors.ts';
+import { writeDurably } from '../lib/durable.ts';
 
 export async function makeSelfSigned(certFile: string, keyFile: string, hostname: string): Promise<void> {
   const names = [...new Set([hostname, 'localhost'])];
@@ -23,10 +23,10 @@ export async function makeSelfSigned(certFile: string, keyFile: string, hostname
       { name: 'subjectAltName', altNames: [...names.map((n) => ({ type: 2 as const, value: n })), { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
     ],
   });
-  fs.mkdirSync(path.dirname(certFile), { recursive: true });
-  fs.mkdirSync(path.dirname(keyFile), { recursive: true });
-  fs.writeFileSync(keyFile, res.private, { mode: 0o600 });
-  fs.writeFileSync(certFile, res.cert, { mode: 0o644 });
+  // Durable and whole (temp file, fsync, rename): a crash never leaves half a key behind.
+  await writeDurably(keyFile, Buffer.from(res.private));
+  await writeDurably(certFile, Buffer.from(res.cert));
+  fs.chmodSync(certFile, 0o644);
 }
 
 export interface TlsMaterial {

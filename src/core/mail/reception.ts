@@ -8,6 +8,7 @@ import type { MailStore } from './mailstore.ts';
 import type { DeliveryPipeline } from './delivery/pipeline.ts';
 import type { DeliveryRecipient, DeliveryRequest, DeliveryResult } from './delivery/types.ts';
 import { DomainError } from '../errors.ts';
+import { systemActor } from '../actor.ts';
 import { normaliseAddress, parseAddress, stripSubaddress } from '../../lib/address.ts';
 import { parseMessage } from '../../lib/mime/index.ts';
 import type { MailQueue, EnqueueRecipient } from './queue/queue.ts';
@@ -115,8 +116,14 @@ export class Reception {
     if (a === account.address) return true;
     const base = stripSubaddress(parseAddress(a));
     if (base && `${base.local}@${base.domain}` === account.address) return true;
-    const aliases = await this.#directory.listAliases(this.#directory.actorFor(account));
-    return aliases.some((al) => al.address === a && al.targets.includes(account.address));
+    // The one alias of that exact address, if any, and whether it delivers to this account.
+    try {
+      const alias = await this.#directory.getAlias(systemActor('reception'), a);
+      return alias.targets.includes(account.address);
+    } catch (e) {
+      if (e instanceof DomainError && e.code === 'NOT_FOUND') return false;
+      throw e;
+    }
   }
 
   /** Where mail to the bare <Postmaster> goes (RFC 5321 §4.5.1): postmaster@ of the first domain. */
@@ -152,6 +159,9 @@ export class Reception {
     // From was checked above); forwarded mail and local copies are not. Signed before anything
     // is stored, so that a signing failure refuses the message whole.
     const out = a.external.length > 0 && a.source.protocol === 'submission' && a.account && this.#sign ? await this.#sign(raw) : raw;
+    // This hop's Received line for copies that go through the queue: no "for <...>", since it
+    // must not name any other (possibly Bcc) recipient.
+    const hop = receivedHeader({ ...a, raw, recipients: [] }, this.#hostname);
     // Local recipients first: a stage that refuses the message (content checks) refuses it
     // before anything was queued for relay.
     let queued = 0;
@@ -169,7 +179,6 @@ export class Reception {
       if (failed.length > 0) {
         // Stored for the others; the rest waits in the queue (or bounces from there). The
         // queued copy keeps this hop's Received line (client address and HELO).
-        const hop = receivedHeader({ ...a, raw, recipients: [] }, this.#hostname);
         await this.#queue.enqueue({
           from: a.from, body: Buffer.concat([Buffer.from(`${hop}\r\n`), raw]), origin: 'local-retry', envid: a.envid, ret: a.ret, smtputf8: a.smtputf8, accountId: a.account?.id,
           recipients: failed.map((f) => ({ address: f.address, accountId: f.accountId, ...(a.localParams?.get(f.address) ?? {}) })),
@@ -178,10 +187,8 @@ export class Reception {
       }
     }
     if (a.external.length > 0) {
-      // No "for <...>" in the relayed copy: it must not name any other (possibly Bcc) recipient.
-      const trace = receivedHeader({ ...a, raw, recipients: [] }, this.#hostname);
       await this.#queue.enqueue({
-        from: a.from, body: Buffer.concat([Buffer.from(`${trace}\r\n`), out]), recipients: a.external, envid: a.envid, ret: a.ret,
+        from: a.from, body: Buffer.concat([Buffer.from(`${hop}\r\n`), out]), recipients: a.external, envid: a.envid, ret: a.ret,
         smtputf8: a.smtputf8, origin: a.source.protocol === 'submission' ? 'submission' : 'forward', accountId: a.account?.id,
       });
       queued += a.external.length;

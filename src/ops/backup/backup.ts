@@ -29,6 +29,7 @@ import { CONFIG_FILE } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { BACKUP_FORMAT, BackupWriter, CONFIG_ENTRY, type Manifest, type ManifestDatabase, type ManifestPartition } from './manifest.ts';
 import { encodeRow, openSnapshot, type Snapshot } from './dump.ts';
+import { bulwarkVersion } from '../version.ts';
 
 export type Progress = (message: string) => void;
 
@@ -84,18 +85,6 @@ export function requireInstallation(s: Pick<StoreSettings, 'dataDir' | 'director
   }
 }
 
-let versionCache: string | undefined;
-export function bulwarkVersion(): string {
-  if (versionCache === undefined) {
-    try {
-      const pkg = JSON.parse(fs.readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
-      versionCache = pkg.version ?? 'unknown';
-    } catch {
-      versionCache = 'unknown';
-    }
-  }
-  return versionCache;
-}
 
 const BLOB_BATCH = 50;
 

@@ -108,7 +108,6 @@ interface Transaction {
   external: EnqueueRecipient[];
   /** RCPT addresses accepted (for the count limit and the Received "for"). */
   accepted: string[];
-  rcptParams: Map<string, RcptParams>;
   localParams: Map<string, { notify?: string[]; orcpt?: string }>;
   /** CHUNKING (RFC 3030): chunks received so far and their total size. */
   chunks: Buffer[];
@@ -538,7 +537,7 @@ export class SmtpSession {
       }
     }
     if (this.#account && this.#d.sendRate?.check(this.#account.id, 0) === 'messages') return this.#rateLimited('messages');
-    this.#tx = { from: from === '' ? '' : from, params, recipients: [], external: [], accepted: [], rcptParams: new Map(), localParams: new Map(), chunks: [], chunkSize: 0 };
+    this.#tx = { from, params, recipients: [], external: [], accepted: [], localParams: new Map(), chunks: [], chunkSize: 0 };
     this.#send(r(250, '2.1.0', 'Ok'));
   }
 
@@ -570,7 +569,6 @@ export class SmtpSession {
       for (const rc of check.recipients) this.#tx.localParams.set(rc.address, { notify, orcpt });
       this.#tx.recipients.push(...check.recipients);
       this.#tx.accepted.push(addr);
-      this.#tx.rcptParams.set(addr, params);
       this.#send(r(250, '2.1.5', 'Ok'));
     } catch (e) {
       const reply = replyFor(e, 'rcpt', this.#s.quotaPermanent);
@@ -629,9 +627,9 @@ export class SmtpSession {
     if (!p) return;
     if (p.refuse) return this.#error(p.refuse);
     const tx = this.#tx!;
-    if (!p.over && tx.chunkSize <= this.#s.maxMessageSize) tx.chunks.push(chunk);
+    if (!p.over) tx.chunks.push(chunk);
     if (!last) return this.#send(r(250, '2.0.0', `${p.size} octets received`));
-    const over = tx.chunkSize > this.#s.maxMessageSize;
+    const over = tx.chunkSize > this.#s.maxMessageSize; // any chunk, not only this one, may have gone over
     const body = over ? Buffer.alloc(0) : Buffer.concat(tx.chunks);
     tx.chunks = [];
     return this.#endOfData(body, tx.chunkSize, over);
