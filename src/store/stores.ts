@@ -213,8 +213,9 @@ export class Partition {
    * ONE transaction (each inside its own savepoint), so one WAL fsync makes all of them
    * durable. Every caller still learns its own outcome: a savepoint rolled back for one
    * (say, over quota) leaves the others in; all resolve only after the COMMIT returned.
-   * Durability is unchanged; only the fsync is shared. (node:sqlite commits synchronously,
-   * on the event loop, so one fsync per message would also stall every other session.)
+   * Durability is unchanged; only the transaction is shared: one BEGIN/COMMIT and one WAL
+   * fdatasync per batch (the driver's WalSyncer also coalesces fdatasyncs of separate
+   * commits; batching additionally saves the per-transaction work on the event loop).
    * On PostgreSQL each caller gets its own transaction: the server overlaps those commits.
    */
   async groupTx<T>(what: string, fn: (trx: Transaction<PartitionDB>) => Promise<T>): Promise<T> {

@@ -71,6 +71,17 @@ const MAX_ADDRESSES_PER_ATTEMPT = 10;
 
 type Result = Omit<RecipientOutcome, 'address'>;
 
+/** The dot-stuffed wire form of a body, made once however many hosts are tried. */
+const encoded = new WeakMap<Buffer, Buffer>();
+function encodedBody(body: Buffer): Buffer {
+  let e = encoded.get(body);
+  if (!e) {
+    e = encodeData(body);
+    encoded.set(body, e);
+  }
+  return e;
+}
+
 const temporary = (code: number, enhanced: string | null, message: string, remoteMta: string | null): Result => ({ status: 'temporary', code, enhanced, message, remoteMta });
 const permanent = (code: number, enhanced: string | null, message: string, remoteMta: string | null): Result => ({ status: 'permanent', code, enhanced, message, remoteMta });
 
@@ -170,6 +181,8 @@ export class SmtpTransport implements OutboundTransport {
       out.set(out.open(), temporary(451, '4.3.2', 'the SMTP client is shutting down', null));
       return out.done();
     }
+    // Scanned and dot-stuffed once per send, not once per host tried.
+    a = { ...a, eightBit: a.eightBit ?? hasEightBit(a.body) };
     try {
       await this.#deliver(a, out);
     } catch (e) {
@@ -371,7 +384,7 @@ export class SmtpTransport implements OutboundTransport {
       out.set(idx, permanent(552, '5.3.4', `message size ${a.body.length} exceeds the fixed maximum message size of ${remote} (${limit})`, remote));
       return true;
     }
-    const eightBit = a.eightBit ?? hasEightBit(a.body);
+    const eightBit = a.eightBit!;
     if (eightBit && !caps.has('8BITMIME')) {
       // todo RFC 6152 §3: a client "MUST NOT" send 8-bit data to a server without 8BITMIME;
       // it must downgrade (MIME-convert to 7 bit) or bounce. Sent as it is instead, as many
@@ -437,7 +450,7 @@ export class SmtpTransport implements OutboundTransport {
       }
       stage = 'the data';
       try {
-        await conn.writeData(encodeData(a.body), o.dataTimeoutMs);
+        await conn.writeData(encodedBody(a.body), o.dataTimeoutMs);
         stage = 'the end of the data';
       } catch (e) {
         // The server may have refused and hung up mid-data; its reply, if it came, says why (read below).
