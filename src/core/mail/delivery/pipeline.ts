@@ -146,7 +146,7 @@ export class DeliveryPipeline {
   }
 
   async deliver(req: DeliveryRequest): Promise<DeliveryResult> {
-    const ctx: DeliveryContext = { req, prepend: [], decisions: new Map(), results: [] };
+    const ctx: DeliveryContext = { req, decisions: new Map(), results: [] };
     for (const [name, stage] of STAGES) {
       try {
         await stage(ctx, this.#deps);

@@ -65,8 +65,6 @@ export interface DeliveryResult {
 
 export interface DeliveryContext {
   req: DeliveryRequest;
-  /** Trace and result headers to put in front of the message, in order (each without CRLF). */
-  prepend: string[];
   meta?: MessageMeta;
   /** Header fields (CRLF-separated, complete with names) produced by the authentication stage. */
   authResults?: string;
