@@ -20,6 +20,10 @@ import { mailAuthHooks } from './security/mail-auth.ts';
 import { DkimKeys } from './security/dkim.ts';
 import { Notices } from './core/mail/notices.ts';
 import { SendRate } from './security/send-rate.ts';
+import { Mailboxes } from './core/mail/mailboxes.ts';
+import { Messages } from './core/mail/messages.ts';
+import { Sharing } from './core/mail/sharing.ts';
+import { TextIndexer } from './core/mail/indexer.ts';
 
 export interface App {
   config: Config;
@@ -31,6 +35,12 @@ export interface App {
   directory: Directory;
   bus: ChangeBus;
   reception: Reception;
+  /** The one path for new messages (delivery, and APPEND through append()). */
+  pipeline: DeliveryPipeline;
+  mailboxes: Mailboxes;
+  messages: Messages;
+  sharing: Sharing;
+  indexer: TextIndexer;
   queue: MailQueue;
   /** DKIM signing keys per domain; signs submitted mail that leaves for other domains. */
   dkim: DkimKeys;
@@ -60,6 +70,12 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
   const mail = new MailStore(stores);
   const directory = new Directory(stores, mail, directoryOptions(loaded.config));
   const bus = new ChangeBus();
+  const indexer = new TextIndexer(mail, stores, log);
+  const sharing = new Sharing(stores);
+  const mailboxes = new Mailboxes(mail, bus);
+  mailboxes.onDeleted = (account, id) => sharing.forget(account.id, id).catch((e) => log.warn({ err: (e as Error).message }, 'sharing.forget.failed'));
+  const messages = new Messages(mail, bus);
+  messages.onUnindexed = (account) => indexer.kick(account.partition);
   const auth = loaded.config.smtp.verify_sender_auth
     ? mailAuthHooks({
       authservId: loaded.config.server.hostname,
@@ -71,7 +87,7 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     })
     : null;
   const pipeline = new DeliveryPipeline({
-    mail, bus, log,
+    mail, bus, log, onStored: (partition) => indexer.kick(partition),
     hooks: { authenticate: auth?.authenticate, contentChecks: [], filters: auth ? [auth.filter] : [] },
     hostname: loaded.config.server.hostname,
     maxMessageSize: loaded.config.limits.max_message_size,
@@ -108,6 +124,11 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     mail,
     directory,
     bus,
+    pipeline,
+    mailboxes,
+    messages,
+    sharing,
+    indexer,
     reception: new Reception(directory, mail, pipeline, queue, c.server.hostname, (raw) => dkim.signOutbound(raw), new BlockRules(stores, directory, { log, address: (a) => privacy.address(a) })),
     queue,
     dkim,
@@ -117,6 +138,7 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     throttle: new AuthThrottle({}, Date.now, new DirectoryLockStore(stores)),
     close: async () => {
       await queue.stop();
+      await indexer.stop();
       await stores.close();
     },
   };

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   INVALID_INPUT: { temporary: false, http: 400, text: 'the input is not valid' },
   NOT_FOUND: { temporary: false, http: 404, text: 'no such object' },
   ALREADY_EXISTS: { temporary: false, http: 409, text: 'the object exists already' },
+  HAS_CHILDREN: { temporary: false, http: 409, text: 'the mailbox has child mailboxes' },
   FORBIDDEN: { temporary: false, http: 403, text: 'the actor may not do this' },
   RELAY_DENIED: { temporary: false, http: 403, text: 'relaying denied: the domain is not served here' },
   SENDER_DENIED: { temporary: false, http: 403, text: 'the sender address is not one this account may use' },

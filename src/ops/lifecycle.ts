@@ -13,7 +13,8 @@
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
-import { ConnectionLimiter, SmtpListener } from '../protocols/smtp/server.ts';
+import { SmtpListener } from '../protocols/smtp/server.ts';
+import { ConnectionLimiter } from '../protocols/connection-limiter.ts';
 import type { SmtpSettings } from '../protocols/smtp/session.ts';
 import { createTransport } from '../protocols/smtp/transport-factory.ts';
 import type { FastifyInstance } from 'fastify';
@@ -25,9 +26,14 @@ import { recordAudit, type AuditEntry } from '../security/audit.ts';
 import { runMaintenance, scheduleMaintenance } from './maintenance.ts';
 import { buildHttpServer, type HealthSource } from '../protocols/http/server.ts';
 import { DomainError } from '../core/errors.ts';
+import { ImapListener } from '../protocols/imap/server.ts';
+import { AccountSessions, type ImapDeps, type ImapSettings } from '../protocols/imap/context.ts';
+import type { Pop3Listener } from '../protocols/pop3/server.ts';
+import type { Pop3Deps, Pop3Settings } from '../protocols/pop3/session.ts';
+import { bulwarkVersion } from './version.ts';
 
 /** Services in the order they start (and the reverse of the order they stop). */
-export const LISTENER_ORDER = ['http', 'https', 'smtp', 'submission', 'submissions'] as const;
+export const LISTENER_ORDER = ['http', 'https', 'smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s'] as const;
 export type ListenerName = (typeof LISTENER_ORDER)[number];
 
 export interface Listening {
@@ -63,6 +69,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
   let stopping = false;
   const servers: { name: ListenerName; server: FastifyInstance }[] = [];
   const smtpListeners: SmtpListener[] = [];
+  const mailListeners: (ImapListener | Pop3Listener)[] = [];
   try {
     await app.stores.directoryEngine.quickCheck();
     log.info({ store: app.stores.directoryEngine.label }, 'store.ready');
@@ -72,7 +79,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
     }
     for (const f of failed) print(`warning: partition ${f.name} is unavailable (${f.error}); its accounts get temporary errors until it is back`);
 
-    const needTls = (['https', 'smtp', 'submission', 'submissions'] as const).some((n) => config.listen[n] !== '');
+    const needTls = (['https', 'smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s'] as const).some((n) => config.listen[n] !== '');
     const tls = needTls ? loadTls(dataPath(dataDir, config.tls.cert), dataPath(dataDir, config.tls.key)) : undefined;
     if (tls?.selfSigned) print(`note: the TLS certificate is self-signed (${tls.subject}); replace tls.cert and tls.key with a real one`);
 
@@ -114,11 +121,65 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       audit: (entry: AuditEntry) => recordAudit(app.stores.directory, entry),
     };
 
+
+    const audit = (entry: AuditEntry) => recordAudit(app.stores.directory, entry);
+    const imapLimiter = new ConnectionLimiter(config.imap.max_connections, config.imap.max_connections_per_ip);
+    const imapSettings: ImapSettings = {
+      hostname: config.server.hostname,
+      version: bulwarkVersion(),
+      maxMessageSize: config.limits.max_message_size,
+      requireTls: config.auth.require_tls,
+      idleTimeoutMs: config.imap.idle_timeout_seconds * 1000,
+      loginTimeoutMs: config.imap.login_timeout_seconds * 1000,
+      maxErrors: config.imap.max_errors,
+      limits: {
+        maxLine: config.imap.max_line,
+        maxLiteral: config.imap.max_literal,
+        maxAppend: config.limits.max_message_size,
+        // MULTIAPPEND: a few messages at the size limit, not an unbounded stream.
+        maxAppendTotal: config.limits.max_message_size * 4,
+        maxCommand: config.imap.max_command,
+      },
+      secureContext,
+      privacy: app.privacy,
+    };
+    const imapDeps = (name: string): ImapDeps => ({
+      directory: app.directory, mail: app.mail, mailboxes: app.mailboxes, messages: app.messages, sharing: app.sharing,
+      pipeline: app.pipeline, indexer: app.indexer, bus: app.bus, throttle: app.throttle, audit,
+      accountSessions: imapSessions, log: log.child({ listener: name }),
+    });
+    const imapSessions = new AccountSessions(config.imap.max_connections_per_account);
+    const pop3Limiter = new ConnectionLimiter(config.pop3.max_connections, config.pop3.max_connections_per_ip);
+    const pop3Settings: Pop3Settings = {
+      hostname: config.server.hostname,
+      requireTls: config.auth.require_tls,
+      idleTimeoutMs: config.pop3.idle_timeout_seconds * 1000,
+      maxErrors: config.pop3.max_errors,
+      secureContext,
+      privacy: app.privacy,
+    };
+    const pop3Deps = (name: string): Pop3Deps => ({
+      directory: app.directory, mailboxes: app.mailboxes, messages: app.messages, throttle: app.throttle, audit, log: log.child({ listener: name }),
+    });
+
     const listening: Listening[] = [];
     for (const name of LISTENER_ORDER) {
       const value = config.listen[name];
       if (!value) continue;
       const { host, port } = parseListen(value);
+      if (name === 'imap' || name === 'imaps' || name === 'pop3' || name === 'pop3s') {
+        const implicitTls = name === 'imaps' || name === 'pop3s' ? secureContext : undefined;
+        const listener = name.startsWith('imap')
+          ? new ImapListener({ settings: imapSettings, deps: imapDeps(name), limiter: imapLimiter, implicitTls })
+          : new (await import('../protocols/pop3/server.ts')).Pop3Listener({ settings: pop3Settings, deps: pop3Deps(name), limiter: pop3Limiter, implicitTls });
+        const addr = await listener.listen(host, port);
+        mailListeners.push(listener);
+        const l = { name, host: addr.address, port: addr.port, url: formatUrl(name, addr.address, addr.port) };
+        listening.push(l);
+        log.info({ listener: name, address: l.url }, 'listen');
+        print(`listening: ${name} ${l.url}`);
+        continue;
+      }
       if (name === 'smtp' || name === 'submission' || name === 'submissions') {
         const listener = new SmtpListener({
           settings: smtpSettings(name === 'smtp' ? 'mx' : 'submission'),
@@ -167,6 +228,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
         log.info({ reason }, 'service.stopping');
         const graceMs = config.server.shutdown_grace_seconds * 1000;
         const closing = Promise.allSettled([
+          ...[...mailListeners].reverse().map((l) => l.close(graceMs)),
           ...[...smtpListeners].reverse().map((l) => l.close(graceMs)),
           ...[...servers].reverse().map((s) => s.server.close()),
         ]);
@@ -189,7 +251,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
     };
     return { app, listening, stop };
   } catch (e) {
-    await Promise.allSettled([...servers.map((s) => s.server.close()), ...smtpListeners.map((l) => l.close(0))]);
+    await Promise.allSettled([...servers.map((s) => s.server.close()), ...smtpListeners.map((l) => l.close(0)), ...mailListeners.map((l) => l.close(0))]);
     await app.close();
     throw e;
   }

@@ -38,6 +38,8 @@ export const AUDIT_EVENTS = {
   'list.delete': 'a distribution list was removed',
   'block.create': 'a sender block rule was created (GW-FLT-1)',
   'block.delete': 'a sender block rule was removed (GW-FLT-1)',
+  'mailbox.share': 'a mailbox owner granted or changed another identity\'s rights on a mailbox (GW-ACC-3)',
+  'mailbox.unshare': 'a mailbox owner removed another identity\'s rights on a mailbox (GW-ACC-3)',
   'backup.create': 'a backup was made',
   'backup.verify': 'a backup was verified (verdict)',
   'backup.restore': 'a backup was restored',

@@ -9,8 +9,10 @@ import type { Generated } from 'kysely';
 import type { BlockRulesTables } from './migrations/0003-block-rules.ts';
 import type { DkimKeysTables } from './migrations/0004-dkim-keys.ts';
 import type { AuthLocksTables } from './migrations/0005-auth-locks.ts';
+import type { MailboxAclTables } from './migrations/0006-mailbox-acl.ts';
+import type { PartitionImapTables } from './migrations/0004-partition-imap.ts';
 
-export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocksTables {
+export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocksTables, MailboxAclTables {
   domains: { id: Generated<number>; name: string; enabled: number; created_at: number; updated_at: number };
   accounts: {
     id: Generated<number>;
@@ -91,7 +93,7 @@ export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocks
   };
 }
 
-export interface PartitionDB {
+export interface PartitionDB extends PartitionImapTables {
   account_state: {
     account_id: number;
     modseq: number;
@@ -100,6 +102,7 @@ export interface PartitionDB {
     used_messages: number;
     status: 'active' | 'frozen' | 'moved';
     updated_at: number;
+    uidvalidity_last: Generated<number>;
   };
   mailboxes: {
     account_id: number;
@@ -127,6 +130,10 @@ export interface PartitionDB {
     sent_date: number | null;
     message_id: string | null;
     has_attachment: Generated<number>;
+    savedate: number | null;
+    email_id: number | null;
+    thread_id: number | null;
+    text_indexed: Generated<number>;
   };
   /** The change log: one row per change, destroy rows are the tombstones. */
   changes: {

@@ -42,7 +42,12 @@ describe('README start command (end to end)', () => {
   const data = path.join(tmp.dir, 'data');
   let child: ChildProcess | undefined;
   afterAll(() => {
-    if (child && child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+    // A child that died of a signal has exitCode null too; its group may be gone already.
+    if (child && child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch { /* the group has exited */ }
+    }
     tmp.cleanup();
   });
 

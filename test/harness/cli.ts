@@ -15,6 +15,10 @@ export const LOOPBACK_LISTENERS: Record<string, string> = {
   BULWARK_LISTEN_SMTP: '127.0.0.1:0',
   BULWARK_LISTEN_SUBMISSION: '127.0.0.1:0',
   BULWARK_LISTEN_SUBMISSIONS: '127.0.0.1:0',
+  BULWARK_LISTEN_IMAP: '127.0.0.1:0',
+  BULWARK_LISTEN_IMAPS: '127.0.0.1:0',
+  BULWARK_LISTEN_POP3: '127.0.0.1:0',
+  BULWARK_LISTEN_POP3S: '127.0.0.1:0',
   // DNS only on loopback: nothing answers on port 1, so lookups fail at once (SPF/DKIM give
   // temperror, MX lookups a temporary error) and no test ever queries a real resolver.
   BULWARK_DNS_SERVERS: '127.0.0.1:1',

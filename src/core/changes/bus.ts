@@ -12,6 +12,8 @@ export interface ChangeEvent {
   modseq: number;
   /** What changed, coarsely: listeners re-read the change log for details. */
   kinds: ('message' | 'mailbox')[];
+  /** The mailboxes touched, when known; listeners of other mailboxes need not look. */
+  mailboxIds?: number[];
 }
 
 export class ChangeBus {

@@ -18,6 +18,9 @@ import type { Stores, Partition } from '../../store/stores.ts';
 import type { PartitionDB } from '../../store/schema.ts';
 import type { BlobRef } from '../../store/blob/index.ts';
 import { DomainError, invalid } from '../errors.ts';
+import { normaliseFlags } from './flags.ts';
+import { ftsDeleteAccount } from '../../store/fts.ts';
+import { removeMessages } from './messages.ts';
 
 export interface AccountRef {
   id: number;
@@ -42,13 +45,17 @@ export interface MessageMeta {
   sentDate: number | null;
   messageId: string | null;
   hasAttachment: boolean;
+  /** Message-IDs this message replies to or references (In-Reply-To, References): its thread. */
+  parents?: string[];
   /** The MIME structure (JSON-able), kept once per distinct body. */
   structure?: unknown;
 }
 
 export interface NewMessage {
   account: AccountRef;
+  /** By name (delivery), or by id (mail access, which holds the id already). */
   mailbox: string;
+  mailboxId?: number;
   data: Uint8Array;
   flags?: string[];
   internalDate?: number;
@@ -74,6 +81,14 @@ export interface Change {
 
 type Trx = Transaction<PartitionDB>;
 
+/** The thread of the first referenced message this account holds (RFC 8474 THREADID), if any. */
+async function threadOf(trx: Trx, accountId: number, parents: readonly string[] | undefined): Promise<number | null> {
+  if (!parents || parents.length === 0) return null;
+  const ids = parents.slice(-50); // the nearest ancestors are last in References
+  const r = await trx.selectFrom('messages').select(['thread_id', 'id']).where('account_id', '=', accountId).where('message_id', 'in', ids).limit(1).executeTakeFirst();
+  return r ? (r.thread_id ?? r.id) : null;
+}
+
 /**
  * Bumps the account's modseq by one and reserves `ids` new object ids. Refuses with
  * UNAVAILABLE when the account is frozen or has moved away from this partition.
@@ -90,8 +105,19 @@ export async function beginChange(trx: Trx, accountId: number, ids = 0): Promise
   return { modseq: row.modseq, firstId: row.next_id - ids };
 }
 
-async function logChange(trx: Trx, accountId: number, modseq: number, objectType: string, objectId: number, op: Change['op']): Promise<void> {
+export async function logChange(trx: Trx, accountId: number, modseq: number, objectType: string, objectId: number, op: Change['op']): Promise<void> {
   await trx.insertInto('changes').values({ account_id: accountId, modseq, object_type: objectType, object_id: objectId, op }).execute();
+}
+
+/** Reserves a UIDVALIDITY above all earlier ones: the clock's seconds when they are larger. */
+export async function nextUidValidity(trx: Trx, accountId: number): Promise<number> {
+  const st = await trx.selectFrom('account_state').select('uidvalidity_last').where('account_id', '=', accountId).executeTakeFirstOrThrow();
+  const now = Math.floor(Date.now() / 1000) % 2 ** 31;
+  const v = Math.max(now, st.uidvalidity_last + 1);
+  // nz-number (RFC 9051 §9): at most 2^32-1; the clock stays below 2^31 until 2038, the counter far longer.
+  if (v > 0xffff_ffff) throw new DomainError('INTERNAL', 'UIDVALIDITY space exhausted');
+  await trx.updateTable('account_state').set({ uidvalidity_last: v }).where('account_id', '=', accountId).execute();
+  return v;
 }
 
 export class MailStore {
@@ -119,8 +145,9 @@ export class MailStore {
       for (const mb of DEFAULT_MAILBOXES) {
         await trx.insertInto('mailboxes').values({
           account_id: account.id, id, name: mb.name, special_use: mb.specialUse,
-          uidvalidity: Math.floor(now / 1000) % 2 ** 31 || 1, uidnext: 1, modseq, created_at: now,
+          uidvalidity: await nextUidValidity(trx, account.id), uidnext: 1, modseq, created_at: now,
         }).execute();
+        await trx.insertInto('subscriptions').values({ account_id: account.id, name: mb.name }).onConflict((oc) => oc.columns(['account_id', 'name']).doNothing()).execute();
         await logChange(trx, account.id, modseq, 'mailbox', id, 'create');
         id++;
       }
@@ -143,6 +170,12 @@ export class MailStore {
     const rows = await list();
     if (rows.length === 0 && (await this.#provisionIfMissing(part, account))) return list();
     return rows;
+  }
+
+  async #mailboxById(trx: Trx, accountId: number, id: number) {
+    const mb = await trx.selectFrom('mailboxes').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+    if (!mb) throw new DomainError('NOT_FOUND', `mailbox ${id}`);
+    return mb;
   }
 
   async #mailbox(trx: Trx, accountId: number, name: string) {
@@ -170,7 +203,7 @@ export class MailStore {
     for (const it of items) {
       if (it.account.partition !== part.name) throw invalid('a batch must stay within one partition');
       if (!(it.data instanceof Uint8Array) || it.data.byteLength === 0) throw invalid('message is empty');
-      for (const f of it.flags ?? []) if (!/^\\?[!-~]{1,64}$/.test(f) || /[(){%*"\\\]]/.test(f.slice(1))) throw invalid(`flag ${JSON.stringify(f)} is not valid`);
+      it.flags = normaliseFlags(it.flags ?? []);
     }
     // Quota before writing any bytes; checked again inside the transaction.
     const adding = new Map<number, { account: AccountRef; bytes: number }>();
@@ -210,14 +243,16 @@ export class MailStore {
             throw new DomainError('QUOTA_EXCEEDED', `${st.used_bytes} of ${account.quota_bytes} bytes used`);
           }
         }
-        const mb = await this.#mailbox(trx, account.id, it.mailbox);
+        const mb = it.mailboxId !== undefined ? await this.#mailboxById(trx, account.id, it.mailboxId) : await this.#mailbox(trx, account.id, it.mailbox);
+        const threadId = await threadOf(trx, account.id, it.meta?.parents);
         await trx.updateTable('mailboxes').set({ uidnext: mb.uidnext + 1, modseq }).where('account_id', '=', account.id).where('id', '=', mb.id).execute();
         const m = it.meta;
         await trx.insertInto('messages').values({
           account_id: account.id, id, mailbox_id: mb.id, uid: mb.uidnext, blob_hash: ref.hash, size: ref.size,
-          flags: JSON.stringify([...new Set(it.flags ?? [])]), internal_date: it.internalDate ?? Date.now(), modseq,
+          flags: JSON.stringify(it.flags), internal_date: it.internalDate ?? Date.now(), modseq,
           subject: m?.subject ?? null, from_addr: m?.from ?? null, to_addr: m?.to ?? null, sent_date: m?.sentDate ?? null,
           message_id: m?.messageId ?? null, has_attachment: m?.hasAttachment ? 1 : 0,
+          savedate: Date.now(), email_id: id, thread_id: threadId ?? id, text_indexed: 0,
         }).execute();
         await part.blobs.addRef(trx, ref);
         await trx.updateTable('account_state')
@@ -255,15 +290,10 @@ export class MailStore {
     const part = this.partitionOf(account);
     await part.tx('delete message', async (trx) => {
       const { modseq } = await beginChange(trx, account.id);
-      const row = await trx.deleteFrom('messages').where('account_id', '=', account.id).where('id', '=', id)
-        .returning(['blob_hash', 'size', 'mailbox_id']).executeTakeFirst();
+      const row = await trx.selectFrom('messages').select(['id', 'uid', 'blob_hash', 'size', 'mailbox_id']).where('account_id', '=', account.id).where('id', '=', id).executeTakeFirst();
       if (!row) throw new DomainError('NOT_FOUND', `message ${id}`);
-      await part.blobs.dropRef(trx, row.blob_hash);
-      await trx.updateTable('account_state')
-        .set((eb) => ({ used_bytes: eb('used_bytes', '-', row.size), used_messages: eb('used_messages', '-', 1) }))
-        .where('account_id', '=', account.id).execute();
+      await removeMessages(trx, part, account.id, modseq, [row], { tombstones: true });
       await trx.updateTable('mailboxes').set({ modseq }).where('account_id', '=', account.id).where('id', '=', row.mailbox_id).execute();
-      await logChange(trx, account.id, modseq, 'message', id, 'destroy');
     });
   }
 
@@ -279,6 +309,9 @@ export class MailStore {
       for (const m of msgs) await part.blobs.dropRef(trx, m.blob_hash);
       await trx.deleteFrom('mailboxes').where('account_id', '=', account.id).execute();
       await trx.deleteFrom('changes').where('account_id', '=', account.id).execute();
+      await trx.deleteFrom('expunged').where('account_id', '=', account.id).execute();
+      await trx.deleteFrom('subscriptions').where('account_id', '=', account.id).execute();
+      await ftsDeleteAccount(trx, part.engine!.kind, account.id);
       await trx.deleteFrom('account_state').where('account_id', '=', account.id).execute();
       await trx.insertInto('account_state').values({
         account_id: account.id, modseq: 0, next_id: 1, used_bytes: 0, used_messages: 0, status: 'moved', updated_at: Date.now(),

@@ -23,8 +23,9 @@ import type { PartitionDB } from '../../store/schema.ts';
 import type { Directory, AccountInfo } from '../directory/directory.ts';
 import { requireAdmin, type Actor } from '../actor.ts';
 import { DomainError, invalid } from '../errors.ts';
+import { ftsDeleteAccount } from '../../store/fts.ts';
 
-const ACCOUNT_TABLES = ['mailboxes', 'messages', 'changes'] as const;
+const ACCOUNT_TABLES = ['mailboxes', 'messages', 'changes', 'expunged', 'subscriptions'] as const;
 type AccountTable = (typeof ACCOUNT_TABLES)[number];
 
 export interface MoveReport {
@@ -40,10 +41,14 @@ export interface MoveReport {
 
 async function readAccount(db: Kysely<PartitionDB> | Transaction<PartitionDB>, accountId: number) {
   const state = await db.selectFrom('account_state').selectAll().where('account_id', '=', accountId).executeTakeFirst();
-  const rows: Record<AccountTable, Record<string, unknown>[]> = { mailboxes: [], messages: [], changes: [] };
+  const rows: Record<AccountTable, Record<string, unknown>[]> = { mailboxes: [], messages: [], changes: [], expunged: [], subscriptions: [] };
+  const order: Record<AccountTable, string[]> = {
+    mailboxes: ['id'], messages: ['id'], changes: ['modseq', 'object_type', 'object_id'], expunged: ['mailbox_id', 'uid'], subscriptions: ['name'],
+  };
   for (const t of ACCOUNT_TABLES) {
-    rows[t] = await (db as Kysely<any>).selectFrom(t).selectAll().where('account_id', '=', accountId)
-      .orderBy(t === 'changes' ? 'modseq' : 'id').$if(t === 'changes', (q) => q.orderBy('object_type').orderBy('object_id')).execute();
+    let q = (db as Kysely<any>).selectFrom(t).selectAll().where('account_id', '=', accountId);
+    for (const c of order[t]) q = q.orderBy(c);
+    rows[t] = await q.execute();
   }
   return { state, rows };
 }
@@ -63,6 +68,9 @@ async function deleteAccountRows(trx: Transaction<PartitionDB>, part: Partition,
   for (const m of msgs) await part.blobs.dropRef(trx, m.blob_hash);
   await trx.deleteFrom('mailboxes').where('account_id', '=', accountId).execute();
   await trx.deleteFrom('changes').where('account_id', '=', accountId).execute();
+  await trx.deleteFrom('expunged').where('account_id', '=', accountId).execute();
+  await trx.deleteFrom('subscriptions').where('account_id', '=', accountId).execute();
+  await ftsDeleteAccount(trx, part.engine!.kind, accountId);
 }
 
 async function setStatus(part: Partition, accountId: number, from: string[], to: string): Promise<boolean> {
@@ -187,6 +195,8 @@ export async function moveAccount(
       if (pointsTo !== to) throw e;
     }
     switched = true;
+    // The full-text index is derived data and does not travel: the target's indexer rebuilds it.
+    await dst.run('mark moved messages unindexed', (db) => db.updateTable('messages').set({ text_indexed: 0 }).where('account_id', '=', account.id).execute());
     await setStatus(dst, account.id, ['frozen'], 'active');
     progress(`switched ${account.address} to ${to}; removing the data from ${from}`);
 

@@ -16,3 +16,4 @@ export { getHeader, getHeaders, parseHeaderSection } from './header.ts';
 export type { HeaderSection } from './header.ts';
 export { PREVIEW_CHARS, buildPreview, hasAttachment, htmlToText } from './preview.ts';
 export { decodeBase64, decodeBody, decodeQuotedPrintable } from './transfer-encoding.ts';
+export { DEFAULT_MAX_CHARS, DEFAULT_MAX_TOKENS, HEADER_FIELDS, MAX_TOKEN_CHARS, extractText, foldText, indexDocument, searchTokens, type IndexText } from './text.ts';

@@ -224,6 +224,8 @@ export async function restoreBackup(opts: RestoreOptions): Promise<void> {
       }
       if (engine.kind === 'postgres') await resetSequences(engine);
       for (const schema of groupSchemas(db)) await migrate(engine, schema);
+      // The full-text index is not in backups (derived data): the indexer rebuilds it.
+      if (groupSchemas(db).includes('partition')) await engine.db.updateTable('messages' as never).set({ text_indexed: 0 } as never).execute();
     }
     await Promise.allSettled(engines.splice(0).map((e) => e.close()));
 

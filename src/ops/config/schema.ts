@@ -103,6 +103,14 @@ export const configSchema = z.strictObject({
       .describe('Message submission (RFC 6409) with STARTTLS required before AUTH. Port 587 in production.'),
     submissions: listenAddress.default('0.0.0.0:5465')
       .describe('Message submission over implicit TLS (RFC 8314). Port 465 in production.'),
+    imap: listenAddress.default('0.0.0.0:1143')
+      .describe('IMAP with STARTTLS (login only after STARTTLS unless auth.require_tls is off). Port 143 in production.'),
+    imaps: listenAddress.default('0.0.0.0:1993')
+      .describe('IMAP over implicit TLS (RFC 8314). Port 993 in production.'),
+    pop3: listenAddress.default('0.0.0.0:1110')
+      .describe('POP3 with STLS (login only after STLS unless auth.require_tls is off). Port 110 in production.'),
+    pop3s: listenAddress.default('0.0.0.0:1995')
+      .describe('POP3 over implicit TLS (RFC 8314). Port 995 in production.'),
   }).prefault({}).describe('One "host:port" per service; "" turns a listener off. Override with BULWARK_LISTEN_<SERVICE>.'),
   tls: z.strictObject({
     cert: z.string().min(1).default('tls/cert.pem').describe('PEM certificate chain (relative to the data directory).'),
@@ -173,6 +181,26 @@ export const configSchema = z.strictObject({
     reveal_client_on_submission: bool().default(false)
       .describe('Whether the Received header of submitted mail shows the client address and HELO name.'),
   }).prefault({}).describe('SMTP reception and submission limits (GW-DOS-1, GW-DOS-4).'),
+  imap: z.strictObject({
+    max_connections: int(1, 1_000_000).default(20_000).describe('Concurrent IMAP connections in total (both IMAP listeners); more get BYE.'),
+    max_connections_per_ip: int(1, 1_000_000).default(500)
+      .describe('Concurrent IMAP connections per client address (offices behind one NAT address need many).'),
+    max_connections_per_account: int(1, 10_000).default(50)
+      .describe('Concurrent IMAP sessions per account (GW-DOS-4); a login beyond it gets NO [LIMIT].'),
+    idle_timeout_seconds: int(5, 86_400).default(1800)
+      .describe('An authenticated session that sends nothing for this long is logged out (RFC 9051 §5.4 asks for at least 30 minutes; IDLE clients renew within 29).'),
+    login_timeout_seconds: int(5, 3600).default(60).describe('How long a connection may stay without logging in.'),
+    max_line: size(1024, 16 * 2 ** 20).default(64 * 1024).describe('Longest command line outside literals (CRLF included); longer ones end the session with BYE.'),
+    max_literal: size(1024, 16 * 2 ** 20).default(64 * 1024).describe('Largest literal in commands other than APPEND (APPEND takes up to limits.max_message_size).'),
+    max_command: size(4096, 64 * 2 ** 20).default(2 ** 20).describe('Largest command other than APPEND, literals included.'),
+    max_errors: int(1, 10_000).default(50).describe('Bad commands a session may send before it is disconnected.'),
+  }).prefault({}).describe('IMAP (GW-DOS-4 limits).'),
+  pop3: z.strictObject({
+    max_connections: int(1, 1_000_000).default(2000).describe('Concurrent POP3 connections in total.'),
+    max_connections_per_ip: int(1, 1_000_000).default(200).describe('Concurrent POP3 connections per client address.'),
+    idle_timeout_seconds: int(5, 86_400).default(600).describe('A session idle this long is closed (RFC 1939 §3: at least 10 minutes).'),
+    max_errors: int(1, 1000).default(20).describe('Bad commands a session may send before it is disconnected.'),
+  }).prefault({}).describe('POP3 (GW-DOS-4 limits).'),
   queue: z.strictObject({
     lifetime_hours: int(1, 24 * 60).default(120).describe('How long a message may wait in the queue before it bounces (RFC 5321 §4.5.4.1: at least 4-5 days).'),
     delay_warning_hours: int(0, 24 * 60).default(4).describe('After this long the sender gets one "delayed" DSN (unless NOTIFY excluded DELAY); 0 = never.'),

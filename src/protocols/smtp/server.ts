@@ -7,35 +7,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { SmtpSession, type SmtpDeps, type SmtpSettings } from './session.ts';
-
-export class ConnectionLimiter {
-  #total = 0;
-  readonly #perIp = new Map<string, number>();
-  readonly max: number;
-  readonly maxPerIp: number;
-  constructor(max: number, maxPerIp: number) {
-    this.max = max;
-    this.maxPerIp = maxPerIp;
-  }
-  /** Takes a slot, or says why not. */
-  acquire(ip: string): string | null {
-    if (this.#total >= this.max) return 'Too many connections';
-    const n = this.#perIp.get(ip) ?? 0;
-    if (n >= this.maxPerIp) return 'Too many connections from your address';
-    this.#total++;
-    this.#perIp.set(ip, n + 1);
-    return null;
-  }
-  release(ip: string): void {
-    this.#total--;
-    const n = (this.#perIp.get(ip) ?? 1) - 1;
-    if (n <= 0) this.#perIp.delete(ip);
-    else this.#perIp.set(ip, n);
-  }
-  get total(): number {
-    return this.#total;
-  }
-}
+import type { ConnectionLimiter } from '../connection-limiter.ts';
 
 export class SmtpListener {
   readonly server: net.Server;

@@ -26,6 +26,7 @@ import { DomainError } from '../../core/errors.ts';
 import type { AuthThrottle } from '../../security/auth-throttle.ts';
 import type { AuditEntry } from '../../security/audit.ts';
 import type { SendRate } from '../../security/send-rate.ts';
+import { passwordLogin } from '../../security/login.ts';
 import type { Notices } from '../../core/mail/notices.ts';
 import type { LogPrivacy } from '../../ops/log.ts';
 
@@ -484,32 +485,19 @@ export class SmtpSession {
   }
 
   async #login(login: string, password: string): Promise<void> {
-    const t = this.#d.throttle;
-    const delay = t.delayMs(this.#remote);
-    if (delay) await new Promise((res) => setTimeout(res, delay));
+    const res = await passwordLogin({ directory: this.#d.reception.directory, throttle: this.#d.throttle, audit: this.#d.audit }, login, password,
+      { protocol: 'submission', remote: this.#remote, closed: () => this.#closed });
     if (this.#closed) return;
-    let account: AccountInfo | null = null;
-    if (await t.isLocked(login, this.#remote).catch(() => false)) {
-      // Same answer as a wrong password: the client learns nothing (GW-DOS-5).
-      await this.#d.audit({ event: 'auth.login.failure', actor: login.slice(0, 320), source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission', reason: 'locked' } }).catch(() => {});
-    } else {
-      try {
-        account = await this.#d.reception.directory.authenticate(login, password, { protocol: 'submission', remote: this.#remote });
-      } catch (e) {
-        this.#log.warn({ err: (e as Error).message }, 'smtp.auth_unavailable');
-        return this.#send(r(454, '4.7.0', 'Temporary authentication failure'));
-      }
+    if (!res.ok && res.reason === 'unavailable') {
+      this.#log.warn({ err: res.error.message }, 'smtp.auth_unavailable');
+      return this.#send(r(454, '4.7.0', 'Temporary authentication failure'));
     }
-    if (!account) {
-      if (await t.failure(login, this.#remote).catch(() => false)) {
-        this.#log.info({ login: this.#addr(login.slice(0, 320)) }, 'smtp.auth_locked');
-        await this.#d.audit({ event: 'auth.lockout', actor: 'system:throttle', source: this.#remote, object: login.slice(0, 320), detail: { protocol: 'submission' } }).catch(() => {});
-      }
+    if (!res.ok) {
+      if (res.lockedNow) this.#log.info({ login: this.#addr(login.slice(0, 320)) }, 'smtp.auth_locked');
       return this.#error(r(535, '5.7.8', 'Authentication credentials invalid'));
     }
-    t.success(login, this.#remote);
-    this.#account = account;
-    this.#log.info({ account: this.#addr(account.address) }, 'smtp.auth');
+    this.#account = res.account;
+    this.#log.info({ account: this.#addr(res.account.address) }, 'smtp.auth');
     this.#send(r(235, '2.7.0', 'Authentication successful'));
   }
 

@@ -9,6 +9,8 @@ import { dialectTypes, type Engine, type EngineKind } from '../engine.ts';
 import { blockRulesMigration, TABLE_NAMES as BLOCK_TABLES } from './0003-block-rules.ts';
 import { dkimKeysMigration, TABLE_NAMES as DKIM_TABLES } from './0004-dkim-keys.ts';
 import { authLocksMigration, TABLE_NAMES as LOCK_TABLES } from './0005-auth-locks.ts';
+import { mailboxAclMigration, TABLE_NAMES as ACL_TABLES } from './0006-mailbox-acl.ts';
+import { partitionImapMigration, TABLE_NAMES as IMAP_TABLES } from './0004-partition-imap.ts';
 
 export type SchemaName = 'directory' | 'partition';
 
@@ -142,6 +144,7 @@ function directoryMigrations(kind: EngineKind): Record<string, Migration> {
     '0003_block_rules': blockRulesMigration(kind),
     '0004_dkim_keys': dkimKeysMigration(kind),
     '0005_auth_locks': authLocksMigration(kind),
+    '0006_mailbox_acl': mailboxAclMigration(kind),
   };
 }
 
@@ -228,6 +231,7 @@ function partitionMigrations(kind: EngineKind): Record<string, Migration> {
         await db.schema.dropIndex('messages_blob').execute();
       },
     },
+    '0004_imap': partitionImapMigration(kind),
   };
 }
 
@@ -258,8 +262,8 @@ export async function migrate(engine: Engine, schema: SchemaName): Promise<strin
 
 /** The tables of a schema, in an order that satisfies foreign keys on insert. */
 export const TABLES: Record<SchemaName, string[]> = {
-  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES, ...LOCK_TABLES],
-  partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs'],
+  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES, ...LOCK_TABLES, ...ACL_TABLES],
+  partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs', ...IMAP_TABLES],
 };
 
 export async function schemaVersion(engine: Engine, schema: SchemaName): Promise<string | null> {

@@ -29,12 +29,15 @@ export interface StoredStructure {
   preview: string;
   headerSize: number;
   limits: boolean;
+  /** Message-IDs of References, without angle brackets (threading; absent in structures stored before it was kept). */
+  references?: string[];
 }
 
 export function messageMeta(raw: Uint8Array, offset = 0): MessageMeta {
   const p = parseMessage(raw);
   const structure: StoredStructure = {
     offset, part: strip(p.part), envelope: p.envelope, preview: p.preview, headerSize: p.headerSize, limits: p.limits,
+    references: p.references,
   };
   return {
     subject: p.subject || null,
@@ -43,6 +46,7 @@ export function messageMeta(raw: Uint8Array, offset = 0): MessageMeta {
     sentDate: p.sentDate,
     messageId: p.messageId,
     hasAttachment: p.hasAttachment,
+    parents: [...new Set([...p.inReplyTo, ...p.references])],
     structure,
   };
 }

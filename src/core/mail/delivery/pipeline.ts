@@ -15,7 +15,7 @@
  * - "announce" runs after the commit (commit, then broadcast).
  */
 import type { Logger } from 'pino';
-import type { MailStore, NewMessage } from '../mailstore.ts';
+import type { AccountRef, MailStore, NewMessage, StoredMessage } from '../mailstore.ts';
 import type { ChangeBus } from '../../changes/bus.ts';
 import { DomainError, isDomainError } from '../../errors.ts';
 import { messageMeta } from './meta.ts';
@@ -25,10 +25,21 @@ import type { DeliveryContext, DeliveryHooks, DeliveryRequest, DeliveryResult, R
 export interface PipelineDeps {
   mail: MailStore;
   bus: ChangeBus;
+  /** Told of each partition that received messages (the full-text indexer picks them up). */
+  onStored?: (partition: string) => void;
   hooks: DeliveryHooks;
   log: Logger;
   hostname: string;
   maxMessageSize: number;
+}
+
+export interface AppendRequest {
+  id: string;
+  account: AccountRef;
+  mailboxId: number;
+  raw: Buffer;
+  flags: string[];
+  internalDate?: number;
 }
 
 type Stage = (ctx: DeliveryContext, deps: PipelineDeps) => Promise<void>;
@@ -118,9 +129,15 @@ const store: Stage = async (ctx, deps) => {
 };
 
 const announce: Stage = async (ctx, deps) => {
+  const partitions = new Set<string>();
   for (const r of ctx.results) {
-    if (r.status === 'stored' && r.stored) deps.bus.emit({ accountId: r.accountId, modseq: r.stored.modseq, kinds: ['message'] });
+    if (r.status === 'stored' && r.stored) {
+      deps.bus.emit({ accountId: r.accountId, modseq: r.stored.modseq, kinds: ['message'], mailboxIds: [r.stored.mailboxId] });
+      const rcpt = ctx.req.recipients.find((x) => x.account.id === r.accountId);
+      if (rcpt) partitions.add(rcpt.account.partition);
+    }
   }
+  for (const p of partitions) deps.onStored?.(p);
 };
 
 function asDomainError(e: unknown): DomainError {
@@ -143,6 +160,36 @@ export class DeliveryPipeline {
   readonly #deps: PipelineDeps;
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
+  }
+
+  /**
+   * Messages a client stores itself (IMAP APPEND, later JMAP Email/import): the same limits,
+   * parse and content checks as delivery, but no authentication results, no filters and no
+   * trace fields; stored with the given flags and dates into the given mailboxes, all in one
+   * transaction (RFC 3502 MULTIAPPEND: all or none). The requests must share a partition.
+   */
+  async append(reqs: AppendRequest[]): Promise<StoredMessage[]> {
+    const deps = this.#deps;
+    const items: NewMessage[] = [];
+    for (const req of reqs) {
+      if (req.raw.byteLength > deps.maxMessageSize) {
+        throw new DomainError('LIMIT_EXCEEDED', `message of ${req.raw.byteLength} bytes exceeds the limit of ${deps.maxMessageSize}`);
+      }
+      const ctx: DeliveryContext = {
+        req: { id: req.id, raw: req.raw, from: '', recipients: [], source: { protocol: 'local', revealClient: false }, receivedAt: req.internalDate ?? Date.now(), withProtocol: 'local' },
+        decisions: new Map(), results: [],
+      };
+      ctx.meta = messageMeta(req.raw);
+      for (const c of deps.hooks.contentChecks) await c.check(ctx);
+      items.push({ account: req.account, mailbox: '', mailboxId: req.mailboxId, data: req.raw, flags: req.flags, internalDate: req.internalDate, meta: ctx.meta });
+    }
+    const stored = await deps.mail.storeBatch(items);
+    for (const [i, st] of stored.entries()) {
+      deps.bus.emit({ accountId: st.accountId, modseq: st.modseq, kinds: ['message'], mailboxIds: [st.mailboxId] });
+      deps.log.info({ id: reqs[i].id, size: reqs[i].raw.byteLength, account: st.accountId }, 'append.done');
+    }
+    if (reqs.length > 0) deps.onStored?.(reqs[0].account.partition);
+    return stored;
   }
 
   async deliver(req: DeliveryRequest): Promise<DeliveryResult> {
