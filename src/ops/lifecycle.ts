@@ -28,9 +28,10 @@ import { buildHttpServer, type HealthSource } from '../protocols/http/server.ts'
 import { DomainError } from '../core/errors.ts';
 import { ImapListener } from '../protocols/imap/server.ts';
 import { AccountSessions, type ImapDeps, type ImapSettings } from '../protocols/imap/context.ts';
-import type { Pop3Listener } from '../protocols/pop3/server.ts';
+import { Pop3Listener } from '../protocols/pop3/server.ts';
 import type { Pop3Deps, Pop3Settings } from '../protocols/pop3/session.ts';
 import { bulwarkVersion } from './version.ts';
+import { ChangeRelay } from '../core/changes/relay.ts';
 
 /** Services in the order they start (and the reverse of the order they stop). */
 export const LISTENER_ORDER = ['http', 'https', 'smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s'] as const;
@@ -70,6 +71,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
   const servers: { name: ListenerName; server: FastifyInstance }[] = [];
   const smtpListeners: SmtpListener[] = [];
   const mailListeners: (ImapListener | Pop3Listener)[] = [];
+  let relay: ChangeRelay | null = null;
   try {
     await app.stores.directoryEngine.quickCheck();
     log.info({ store: app.stores.directoryEngine.label }, 'store.ready');
@@ -78,6 +80,12 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       if (p.status === 'up') await p.engine!.quickCheck();
     }
     for (const f of failed) print(`warning: partition ${f.name} is unavailable (${f.error}); its accounts get temporary errors until it is back`);
+    // Several nodes share a PostgreSQL primary store: change events travel between them.
+    if (app.stores.directoryEngine.kind === 'postgres') {
+      relay = new ChangeRelay(app.bus, { url: config.store.url, log: log.child({ component: 'relay' }) });
+      await relay.start();
+      log.info({ node: relay.node }, 'changes.relay.started');
+    }
 
     const needTls = (['https', 'smtp', 'submission', 'submissions', 'imap', 'imaps', 'pop3', 'pop3s'] as const).some((n) => config.listen[n] !== '');
     const tls = needTls ? loadTls(dataPath(dataDir, config.tls.cert), dataPath(dataDir, config.tls.key)) : undefined;
@@ -171,7 +179,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
         const implicitTls = name === 'imaps' || name === 'pop3s' ? secureContext : undefined;
         const listener = name.startsWith('imap')
           ? new ImapListener({ settings: imapSettings, deps: imapDeps(name), limiter: imapLimiter, implicitTls })
-          : new (await import('../protocols/pop3/server.ts')).Pop3Listener({ settings: pop3Settings, deps: pop3Deps(name), limiter: pop3Limiter, implicitTls });
+          : new Pop3Listener({ settings: pop3Settings, deps: pop3Deps(name), limiter: pop3Limiter, implicitTls });
         const addr = await listener.listen(host, port);
         mailListeners.push(listener);
         const l = { name, host: addr.address, port: addr.port, url: formatUrl(name, addr.address, addr.port) };
@@ -242,6 +250,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
           log.warn({ graceMs }, 'service.stop.grace_exceeded');
           for (const s of servers) s.server.server.closeAllConnections?.();
         }
+        await relay?.stop();
         await recordAudit(app.stores.directory, { event: 'service.stop', actor: 'system:serve', object: config.server.hostname, detail: { reason } })
           .catch((e) => log.error({ err: (e as Error).message }, 'audit.write_failed'));
         await app.close();
@@ -251,7 +260,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
     };
     return { app, listening, stop };
   } catch (e) {
-    await Promise.allSettled([...servers.map((s) => s.server.close()), ...smtpListeners.map((l) => l.close(0)), ...mailListeners.map((l) => l.close(0))]);
+    await Promise.allSettled([...servers.map((s) => s.server.close()), ...smtpListeners.map((l) => l.close(0)), ...mailListeners.map((l) => l.close(0)), relay?.stop()]);
     await app.close();
     throw e;
   }

@@ -14,6 +14,8 @@ export interface ChangeEvent {
   kinds: ('message' | 'mailbox')[];
   /** The mailboxes touched, when known; listeners of other mailboxes need not look. */
   mailboxIds?: number[];
+  /** Set on events relayed from another node (core/changes/relay.ts), which are not relayed again. */
+  origin?: string;
 }
 
 export class ChangeBus {
@@ -25,6 +27,14 @@ export class ChangeBus {
     this.#em.emit(`a:${e.accountId}`, e);
     this.#em.emit('*', e);
   }
+  /** Wakes every listener of every account (after events may have been missed: a lost relay connection). */
+  wakeAll(): void {
+    for (const name of this.#em.eventNames()) {
+      if (typeof name !== 'string' || !name.startsWith('a:')) continue;
+      this.#em.emit(name, { accountId: Number(name.slice(2)), modseq: 0, kinds: ['message', 'mailbox'] } satisfies ChangeEvent);
+    }
+  }
+
   /** Subscribes to one account (or '*'); returns the unsubscribe function. */
   on(accountId: number | '*', fn: (e: ChangeEvent) => void): () => void {
     const key = accountId === '*' ? '*' : `a:${accountId}`;

@@ -381,7 +381,11 @@ export class ImapSession implements Session {
     if (this.#closed || this.#socket.destroyed) return Promise.resolve();
     const buf = typeof line === 'string' ? Buffer.from(line + '\r\n', 'utf8') : Buffer.concat([renderParts(line), CRLF]);
     this.#out.write(buf);
-    if (this.#deflate && !this.#busy) this.#flush();
+    // Under COMPRESS a command's responses are flushed with its tagged line; anything the client
+    // waits for before that must be flushed at once: a continuation ("+", RFC 9051 §7.5: IDLE,
+    // literals) and the untagged updates sent during IDLE (RFC 2177). Found by imapflow, whose
+    // IDLE hung: "+ idling" stayed in the deflate buffer.
+    if (this.#deflate && (!this.#busy || this.idling || buf[0] === 0x2b /* + */)) this.#flush();
     if (this.#out.writableLength + this.#socket.writableLength < HIGH_WATER) return Promise.resolve();
     // The client does not read: stop reading its commands, and let the response wait.
     this.#socket.pause();

@@ -20,7 +20,7 @@ export interface ImapTestServer extends TestServer {
 
 /** A server whose IMAP accepts logins without TLS (as a bench or a loopback deployment may), unless env says otherwise. */
 export async function startImapServer(env: Record<string, string> = {}): Promise<ImapTestServer> {
-  const ts = (await startTestServer({ BULWARK_AUTH_REQUIRE_TLS: 'false', BULWARK_LISTEN_POP3: '', BULWARK_LISTEN_POP3S: '', ...env })) as ImapTestServer; // TEMP-POP3
+  const ts = (await startTestServer({ BULWARK_AUTH_REQUIRE_TLS: 'false', ...env })) as ImapTestServer;
   const ports = () => {
     ts.imapPort = ts.running.listening.find((l) => l.name === 'imap')!.port;
     ts.imapsPort = ts.running.listening.find((l) => l.name === 'imaps')!.port;
@@ -73,20 +73,20 @@ export class ImapTestClient {
     socket.on('error', () => {});
   }
 
-  static async connect(port: number, opts: { tls?: boolean } = {}): Promise<ImapTestClient> {
+  static async connect(port: number, opts: { tls?: boolean; localAddress?: string; noGreeting?: boolean } = {}): Promise<ImapTestClient> {
     const socket = await new Promise<net.Socket | tls.TLSSocket>((resolve, reject) => {
       const s = opts.tls
-        ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => resolve(s))
-        : net.connect({ host: '127.0.0.1', port }, () => resolve(s));
+        ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, () => resolve(s))
+        : net.connect({ host: '127.0.0.1', port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) }, () => resolve(s));
       s.once('error', reject);
     });
     const c = new ImapTestClient(socket);
-    await c.line(); // greeting
+    if (!opts.noGreeting) await c.line(); // greeting
     return c;
   }
 
   /** Connects and logs in as the account. */
-  static async login(port: number, account: AccountInfo | string, opts: { tls?: boolean } = {}): Promise<ImapTestClient> {
+  static async login(port: number, account: AccountInfo | string, opts: { tls?: boolean; localAddress?: string } = {}): Promise<ImapTestClient> {
     const c = await ImapTestClient.connect(port, opts);
     await c.ok(`LOGIN ${typeof account === 'string' ? account : account.address} ${PASSWORD}`);
     return c;

@@ -97,7 +97,11 @@ const searchCmd = command({
   name: 'SEARCH', states: SELECTED,
   async run(s, c) {
     const cs = badCharset(c.charset);
-    if (cs) return cs;
+    if (cs) {
+      // RFC 5182 §2.1: a SEARCH that fails leaves "$" empty.
+      if (c.ret?.includes('SAVE')) s.savedResult = [];
+      return cs;
+    }
     let rows: SearchRow[];
     try {
       rows = (await matching(s, toCriterion(s, c.key, c.charset), false)).rows;
