@@ -20,7 +20,7 @@
  */
 import crypto from 'node:crypto';
 import { promisify } from 'node:util';
-import { dkimSign } from 'mailauth';
+import type { dkimSign as DkimSign } from 'mailauth';
 import type { Logger } from 'pino';
 import type { Transaction } from 'kysely';
 import type { Stores } from '../store/stores.ts';
@@ -257,6 +257,8 @@ export class DkimKeys {
     const d = normaliseDomain(domain);
     const key = await this.#activeKey(d);
     if (!key) return null;
+    // mailauth on first use (see security/mail-auth.ts).
+    const { dkimSign } = await import('mailauth') as { dkimSign: typeof DkimSign };
     const res = await dkimSign(raw, {
       signingDomain: d, selector: key.selector, privateKey: key.privateKey, canonicalization: 'relaxed/relaxed',
       signatureData: [{ signingDomain: d, selector: key.selector, privateKey: key.privateKey, canonicalization: 'relaxed/relaxed' }],

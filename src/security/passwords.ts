@@ -3,7 +3,7 @@
  * server: 19 MiB, t=2, p=1, as OWASP suggests). Verification of an unknown account still
  * runs a full hash against a dummy, so timing does not reveal whether an account exists.
  */
-import { randomInt } from 'node:crypto';
+import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import { hash, verify } from '@node-rs/argon2';
 import { invalid } from '../core/errors.ts';
 
@@ -46,6 +46,47 @@ export async function verifyPassword(stored: string | null | undefined, pw: stri
     return await verify(stored, prepare(pw));
   } catch {
     return false;
+  }
+}
+
+/**
+ * Logins that succeeded recently, so that a client reconnecting all day (Thunderbird opens
+ * several connections, phones reconnect on every network change) does not cost a full
+ * argon2id run each time. What is kept is an HMAC, under a key that lives only in this
+ * process, of the stored hash and the password: never the password. A hit needs the right
+ * password for the hash stored now, so a password change (a new hash) ends it at once, and a
+ * guess never hits (failures are not cached, and they still cost the full hash). Bounded in
+ * size and time.
+ */
+export class VerifiedPasswords {
+  readonly #key = randomBytes(32);
+  readonly #m = new Map<string, number>();
+  readonly #ttlMs: number;
+  readonly #max: number;
+  readonly #now: () => number;
+  constructor(opts: { ttlMs?: number; max?: number; now?: () => number } = {}) {
+    this.#ttlMs = opts.ttlMs ?? 15 * 60_000;
+    this.#max = opts.max ?? 20_000;
+    this.#now = opts.now ?? Date.now;
+  }
+  #k(stored: string, pw: string): string {
+    return createHmac('sha256', this.#key).update(stored).update('\u0000').update(prepare(pw)).digest('base64');
+  }
+  has(stored: string, pw: string): boolean {
+    const k = this.#k(stored, pw);
+    const until = this.#m.get(k);
+    if (until === undefined) return false;
+    if (until < this.#now()) {
+      this.#m.delete(k);
+      return false;
+    }
+    return true;
+  }
+  add(stored: string, pw: string): void {
+    const k = this.#k(stored, pw);
+    this.#m.delete(k);
+    if (this.#m.size >= this.#max) this.#m.delete(this.#m.keys().next().value!); // oldest first
+    this.#m.set(k, this.#now() + this.#ttlMs);
   }
 }
 

@@ -5,12 +5,13 @@
  */
 import fs from 'node:fs';
 import crypto from 'node:crypto';
-import { generate } from 'selfsigned';
 import { DomainError } from '../core/errors.ts';
 import { writeDurably } from '../lib/durable.ts';
 
 export async function makeSelfSigned(certFile: string, keyFile: string, hostname: string): Promise<void> {
   const names = [...new Set([hostname, 'localhost'])];
+  // Loaded here, not at start: node-forge behind it costs a running server some 20 MB it never uses.
+  const { generate } = await import('selfsigned');
   const res = await generate([{ name: 'commonName', value: hostname }, { name: 'organizationName', value: 'Bulwark self-signed' }], {
     keyType: 'ec',
     curve: 'P-256',

@@ -17,7 +17,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Stores } from '../../store/stores.ts';
 import type { DirectoryDB, DirRow } from '../../store/schema.ts';
 import { appendAudit, type AuditEvent } from '../../security/audit.ts';
-import { checkPasswordStrength, hashPassword, verifyPassword } from '../../security/passwords.ts';
+import { checkPasswordStrength, hashPassword, verifyPassword, VerifiedPasswords } from '../../security/passwords.ts';
 import { displayAddress, displayDomain, normaliseAddress, normaliseDomain, parseAddress, stripSubaddress } from '../../lib/address.ts';
 import {
   actorLabel, canManageAccount, canManageDomain, hasPrivilegedRole, isAdmin, parseRoles, requireAccountManager, requireAdmin, requireDomainAdmin,
@@ -132,6 +132,8 @@ export class Directory {
   readonly #stores: Stores;
   readonly #mail: MailStore;
   readonly #opts: DirectoryOptions;
+  /** Recently verified logins (security/passwords.ts VerifiedPasswords): reconnects skip argon2id. */
+  readonly #verified = new VerifiedPasswords();
 
   constructor(stores: Stores, mail: MailStore, opts: DirectoryOptions) {
     this.#stores = stores;
@@ -395,7 +397,9 @@ export class Directory {
       // Store trouble is an error (UNAVAILABLE), not a failed login.
       row = await this.#stores.dirRun('authenticate', (db) => db.selectFrom('accounts').selectAll().where('address', '=', address!).executeTakeFirst());
     }
-    const ok = await verifyPassword(row?.password_hash, String(password ?? ''));
+    const pw = String(password ?? '');
+    const ok = row !== undefined && this.#verified.has(row.password_hash, pw) ? true : await verifyPassword(row?.password_hash, pw);
+    if (ok && row) this.#verified.add(row.password_hash, pw);
     const enabled = ok && row !== undefined && row.enabled === 1 && (await this.#stores.dirRun('authenticate', (db) =>
       db.selectFrom('domains').select('enabled').where('id', '=', row!.domain_id).executeTakeFirst()))?.enabled === 1;
     const result = ok && enabled;

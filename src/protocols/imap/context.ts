@@ -94,7 +94,12 @@ export interface Session {
   readonly id: string;
   readonly deps: ImapDeps;
   readonly settings: ImapSettings;
-  log: Logger;
+  /** The session's logger (made on first use). */
+  readonly log: Logger;
+  /** Adds a field to the session's later log lines. */
+  bind(key: string, value: string): void;
+  /** A log line with the session's fields that keeps no child logger alive. */
+  note(level: 'info' | 'warn' | 'debug', obj: Record<string, unknown>, msg: string): void;
   readonly remote: string;
   /** The tag of the command being run. */
   readonly tag: string;

@@ -70,8 +70,10 @@ export class ImapSession implements Session {
   readonly id = crypto.randomBytes(6).toString('hex');
   readonly deps: ImapDeps;
   readonly settings: ImapSettings;
-  log: Logger;
   readonly remote: string;
+  /** Fields of the session's log lines; the child logger is made on first use (it costs memory per session). */
+  #bindings: Record<string, string>;
+  #log: Logger | null = null;
   state: ImapState = 'not-authenticated';
   user: AccountInfo | null = null;
   selected: SelectedMailbox | null = null;
@@ -94,11 +96,13 @@ export class ImapSession implements Session {
   #out: { write(b: Buffer): boolean; writableLength: number; once(ev: 'drain', fn: () => void): unknown } ;
   #deflate: zlib.DeflateRaw | null = null;
   #inflate: zlib.InflateRaw | null = null;
-  #idleWake: (() => void) | null = null;
+  #idleTag = '';
+  #idleScheduled = false;
+  #idleWork: Promise<void> = Promise.resolve();
   #slotAccount: number | null = null;
   readonly #commands: CommandTable = COMMANDS;
   readonly #onSocketData = (chunk: Buffer) => this.#onData(chunk);
-  readonly #onSocketError = (err: Error) => this.log.debug({ err: err.message }, 'imap.socket_error');
+  readonly #onSocketError = (err: Error) => this.#debug({ err: err.message }, 'imap.socket_error');
   readonly #onSocketClose = () => this.#close();
 
   constructor(socket: net.Socket | tls.TLSSocket, settings: ImapSettings, deps: ImapDeps) {
@@ -108,9 +112,25 @@ export class ImapSession implements Session {
     this.deps = deps;
     this.remote = (socket.remoteAddress ?? 'unknown').replace(/^::ffff:/, '');
     this.#tls = socket instanceof tls.TLSSocket;
-    this.log = deps.log.child({ cid: this.id, proto: 'imap', remote: this.remote });
+    this.#bindings = { cid: this.id, proto: 'imap', remote: this.remote };
     this.#input = new ImapInput(settings.limits, (e) => this.#onEvent(e));
     this.#attach(socket);
+  }
+
+  get log(): Logger {
+    return (this.#log ??= this.deps.log.child(this.#bindings));
+  }
+  /** Adds a field to every later log line of the session (the account, after login). */
+  bind(key: string, value: string): void {
+    this.#bindings = { ...this.#bindings, [key]: value };
+    this.#log = null;
+  }
+  /** One log line with the session's fields, without keeping a child logger (the frequent info lines). */
+  note(level: 'info' | 'warn' | 'debug', obj: Record<string, unknown>, msg: string): void {
+    if (this.deps.log.isLevelEnabled(level)) this.deps.log[level]({ ...this.#bindings, ...obj }, msg);
+  }
+  #debug(obj: Record<string, unknown>, msg: string): void {
+    if (this.deps.log.isLevelEnabled('debug')) this.log.debug(obj, msg);
   }
 
   get tls(): boolean {
@@ -136,7 +156,7 @@ export class ImapSession implements Session {
   }
 
   start(): void {
-    this.log.debug('imap.connect');
+    this.#debug({}, 'imap.connect');
     void this.send(`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${this.settings.hostname} Bulwark IMAP ready`);
     this.#arm();
   }
@@ -161,7 +181,6 @@ export class ImapSession implements Session {
   shutdown(): void {
     if (this.#closed) return;
     this.#stopping = true;
-    if (this.idling) this.#idleWake?.();
     if (!this.#busy) this.#bye('Server shutting down');
   }
 
@@ -212,6 +231,10 @@ export class ImapSession implements Session {
       // One line at a time: what follows it (DONE, then pipelined commands) waits in the
       // framer until the session has left line mode, so it is framed in the right mode.
       this.#input.hold();
+      if (this.idling && !this.#lineWaiter) {
+        void this.#endIdle(e.line);
+        return;
+      }
       if (this.#lineWaiter) {
         const w = this.#lineWaiter;
         this.#lineWaiter = null;
@@ -226,6 +249,7 @@ export class ImapSession implements Session {
       void this.send('+ Ready for literal data');
       return;
     }
+    if (e.type === 'reject' && this.idling) void this.#endIdle(null);
     if (e.type === 'reject' && this.#lineWaiter) {
       // An oversized line in line mode ends the exchange that waits for it.
       const w = this.#lineWaiter;
@@ -272,7 +296,7 @@ export class ImapSession implements Session {
       if (!(e instanceof ImapSyntaxError)) {
         this.log.error({ err: e }, 'imap.parser_fault');
       } else {
-        this.log.debug({ err: e.message }, 'imap.syntax_error');
+        this.#debug({ err: e.message }, 'imap.syntax_error');
       }
       const tag = e instanceof ImapSyntaxError ? e.tag : tagOf(ev.bytes);
       const text = e instanceof ImapSyntaxError ? e.message : 'Command not understood';
@@ -301,7 +325,7 @@ export class ImapSession implements Session {
       } catch (e) {
         out = outcomeFor(e);
         if (out.fault) this.log.error({ err: e, command: cmd.name }, 'imap.command_failed');
-        else this.log.debug({ err: (e as Error).message, command: cmd.name }, 'imap.command_refused');
+        else this.#debug({ err: (e as Error).message, command: cmd.name }, 'imap.command_refused');
         this.resumeInput();
       }
     }
@@ -319,7 +343,7 @@ export class ImapSession implements Session {
     if (this.#closed) return;
     await this.send(`${cmd.tag} ${out.status}${out.code ? ` [${out.code}]` : ''} ${out.text}`);
     this.#flush();
-    this.log.debug({ command: cmd.name, status: out.status, ms: Date.now() - started }, 'imap.command');
+    this.#debug({ command: cmd.name, status: out.status, ms: Date.now() - started }, 'imap.command');
     if (out.status === 'BAD') this.#countError();
     if (cmd.name === 'LOGOUT') this.#close();
   }
@@ -352,7 +376,7 @@ export class ImapSession implements Session {
       if (!sel || sel.box.owner.id !== ownerId) return;
       if (ev.mailboxIds && !ev.mailboxIds.includes(sel.box.info.id)) return;
       sel.dirty = true;
-      this.#idleWake?.();
+      this.#idleRefresh();
     });
   }
 
@@ -364,15 +388,49 @@ export class ImapSession implements Session {
     if (this.state === 'selected') this.state = 'authenticated';
   }
 
-  /** Called by IDLE: resolves when the store changed for the selected mailbox or on shutdown. */
-  waitForChange(): { promise: Promise<void>; cancel: () => void } {
-    let resolve!: () => void;
-    const promise = new Promise<void>((r) => (resolve = r));
-    this.#idleWake = () => {
-      this.#idleWake = null;
-      resolve();
-    };
-    return { promise, cancel: () => { this.#idleWake = null; resolve(); } };
+  /**
+   * RFC 2177 IDLE, without a suspended command: the session answers "+ idling", and from then
+   * on bus events schedule refreshes and the client's next line ends it. Nothing waits in an
+   * async chain meanwhile, which keeps an idle session small (issue 4 point 7: 10,000 of them).
+   */
+  async startIdle(): Promise<void> {
+    this.#idleTag = this.tag;
+    this.idling = true;
+    this.lineMode(true);
+    await this.send('+ idling');
+    this.#flush();
+    // Announce what is pending, then sleep until the bus says the mailbox changed.
+    this.#idleRefresh(true);
+    this.resumeInput();
+  }
+
+  #idleRefresh(force = false): void {
+    if (!this.idling || this.#closed) return;
+    if (this.#idleScheduled) return;
+    this.#idleScheduled = true;
+    this.#idleWork = this.#idleWork.then(async () => {
+      this.#idleScheduled = false;
+      if (!this.idling || this.#closed) return;
+      try {
+        await this.refresh({ allowExpunge: true, force });
+      } catch (e) {
+        this.#mailboxGone(e);
+      }
+      this.#flush();
+    });
+  }
+
+  async #endIdle(line: string | null): Promise<void> {
+    if (!this.idling) return;
+    this.idling = false;
+    this.lineMode(false);
+    await this.#idleWork;
+    if (this.#closed) return;
+    const done = line !== null && line.trim().toUpperCase() === 'DONE';
+    await this.send(`${this.#idleTag} ${done ? 'OK IDLE terminated' : 'BAD Expected DONE'}`);
+    this.#flush();
+    if (!done) this.#countError();
+    this.resumeInput();
   }
 
   // ---- output
@@ -390,7 +448,11 @@ export class ImapSession implements Session {
     // The client does not read: stop reading its commands, and let the response wait.
     this.#socket.pause();
     return new Promise<void>((res) => {
-      const target = this.#deflate ? this.#socket : this.#out;
+      // Under COMPRESS the bytes may wait in the deflate stream, not the socket: a client that
+      // reads fast never fills the socket, which then never emits 'drain' (imapflow's FETCH of a
+      // 3 MB body hung here). Wait for whichever stream has bytes it must drain; the next send
+      // checks again.
+      const target = this.#deflate && !this.#socket.writableNeedDrain ? this.#deflate : this.#socket;
       const done = () => {
         clearInterval(poll);
         res();
@@ -445,7 +507,9 @@ export class ImapSession implements Session {
     const deflate = zlib.createDeflateRaw({ level: 6, windowBits: 15 });
     const inflate = zlib.createInflateRaw({ windowBits: 15 });
     // Bounded expansion: a compression bomb stops at the framer's limits like any input.
-    deflate.on('data', (d: Buffer) => { if (!this.#closed) this.#socket.write(d); });
+    // Writes go on after the session closed: the last flush (LOGOUT's BYE and OK, a BYE) comes
+    // out of zlib only then. The socket ends once the deflate stream has ended (#close).
+    deflate.on('data', (d: Buffer) => { if (this.#socket.writable) this.#socket.write(d); });
     deflate.on('error', (e) => { this.log.warn({ err: e.message }, 'imap.deflate_error'); this.#close(); });
     inflate.on('data', (d: Buffer) => { if (!this.#closed) this.#input.push(d); });
     inflate.on('error', (e) => { this.log.info({ err: e.message }, 'imap.inflate_error'); this.#close(); });
@@ -470,18 +534,19 @@ export class ImapSession implements Session {
     const w = this.#lineWaiter;
     this.#lineWaiter = null;
     w?.(null);
-    this.#idleWake?.();
     try {
       if (this.#deflate) {
+        // Under COMPRESS the final responses are still in zlib: end the socket only after the
+        // deflate stream has written them (found by mbsync: "unexpected EOF" after LOGOUT).
+        this.#deflate.once('end', () => this.#socket.destroySoon?.());
         this.#deflate.end();
-        this.#deflate.once('end', () => this.#socket.end());
       } else {
         this.#socket.end();
+        this.#socket.destroySoon?.();
       }
     } catch { /* socket gone */ }
-    this.#socket.destroySoon?.();
     setTimeout(() => this.#socket.destroy(), 2000).unref();
-    this.log.debug('imap.close');
+    this.#debug({}, 'imap.close');
   }
 
   /** Takes a per-account session slot at login (GW-DOS-4); false when the account has too many. */

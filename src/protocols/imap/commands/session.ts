@@ -42,7 +42,7 @@ const id = command({
   async run(s, c) {
     if (c.params) {
       const client = Object.fromEntries(c.params.filter(([k]) => ['name', 'version', 'os', 'vendor'].includes(k.toLowerCase())).map(([k, v]) => [k.toLowerCase(), v?.slice(0, 64) ?? null]));
-      s.log.debug({ client }, 'imap.id');
+      s.note('debug', { client }, 'imap.id');
     }
     await s.send(idResponse(s));
     return ok('ID completed');
@@ -90,14 +90,14 @@ const starttls = command({
 async function afterLogin(s: Session, account: NonNullable<Session['user']>): Promise<Outcome> {
   const session = s as ImapSession;
   if (!session.takeAccountSlot(account.id)) {
-    s.log.info({ account: account.id }, 'imap.account_sessions_exceeded');
+    s.note('info', { account: account.id }, 'imap.account_sessions_exceeded');
     return no('Too many sessions for this account', 'LIMIT');
   }
   s.user = account;
   s.state = 'authenticated';
-  s.log = s.log.child({ account: s.settings.privacy ? s.settings.privacy.address(account.address) : account.address });
+  s.bind('account', s.settings.privacy ? s.settings.privacy.address(account.address) : account.address);
   session.rearm();
-  s.log.info('imap.login');
+  s.note('info', {}, 'imap.login');
   return ok('Logged in', `CAPABILITY ${s.capabilities().join(' ')}`);
 }
 
@@ -110,7 +110,7 @@ async function checkPassword(s: Session, login: string, password: string): Promi
     return no('Authentication temporarily unavailable', 'UNAVAILABLE');
   }
   if (!r.ok) {
-    if (r.lockedNow) s.log.info('imap.auth_locked');
+    if (r.lockedNow) s.note('info', {}, 'imap.auth_locked');
     // Same answer for every failure (GW-DOS-5): the client learns nothing about why.
     return no('Authentication failed', 'AUTHENTICATIONFAILED');
   }
@@ -212,40 +212,13 @@ const compress = command({
   },
 });
 
-/** RFC 2177 IDLE: updates as they happen until the client sends DONE. */
+/** RFC 2177 IDLE: updates as they happen until the client sends DONE (session.ts startIdle). */
 const idle = command({
   name: 'IDLE', states: AUTHED,
   async run(s) {
-    const session = s as ImapSession;
-    s.lineMode(true);
-    s.resumeInput();
-    await s.send('+ idling');
-    s.idling = true;
-    let done = false;
-    let line: string | null = null;
-    const reading = s.readLine().then((l) => {
-      line = l;
-      done = true;
-    });
-    let first = true;
-    try {
-      while (!done && !session.closed && !s.stopping) {
-        // Announce what is there, then sleep until the bus says the mailbox changed.
-        await s.refresh({ allowExpunge: true, force: first });
-        first = false;
-        if (done) break;
-        const w = session.waitForChange();
-        await Promise.race([w.promise, reading]);
-        w.cancel();
-      }
-    } finally {
-      s.idling = false;
-      s.lineMode(false);
-      s.resumeInput();
-    }
-    if (line === null) return ok('IDLE terminated');
-    if ((line as string).trim().toUpperCase() !== 'DONE') return bad('Expected DONE');
-    return ok('IDLE terminated');
+    await (s as ImapSession).startIdle();
+    // The tagged response comes when the client ends IDLE.
+    return { status: 'OK', text: '', sent: true };
   },
 });
 
