@@ -1,6 +1,6 @@
 /**
  * QUOTA (RFC 9208) and ACL (RFC 4314). Each account has one quota root, "" (its whole
- * storage); quotas are set by administrators (`bulwark account set --quota`), so SETQUOTA is
+ * storage); quotas are set by administrators (`bulwark account update --quota`), so SETQUOTA is
  * refused. ACL commands act on a mailbox's grants through core's sharing rules.
  */
 import { DomainError } from '../../../core/errors.ts';
