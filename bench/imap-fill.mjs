@@ -54,7 +54,7 @@ function message(i) {
 
 async function client() {
   const c = new ImapFlow({
-    host: o.host, port: o.port, secure: false, logger: false, auth: { user: o.user, pass: o.password },
+    host: o.host, port: o.port, secure: false, doSTARTTLS: false, logger: false, auth: { user: o.user, pass: o.password },
     disableAutoIdle: true, disableCompression: true, connectionTimeout: 30000, socketTimeout: 300000,
   });
   c.on('error', () => {});

@@ -8,6 +8,9 @@
 //
 //   node bench/imap-idle-memory.mjs --port 21143 --pid 1234 --connections 10000 --users 1-50 \
 //     [--password secret] [--user-template user%d@example.test] [--parallel 100] [--json out.json]
+//     [--proc-match dovecot]   (also every process whose command line holds this string: Dovecot)
+// Reports the summed resident set (RSS) and the summed proportional set (PSS: shared pages
+// divided among the processes sharing them; for one process nearly the same as RSS).
 import net from 'node:net';
 import fs from 'node:fs';
 
@@ -29,13 +32,20 @@ function rssKiB(pid) {
   const s = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0);
 }
-function rssOf(list) {
+function pssKiB(pid) {
+  // Proportional set size: shared pages (libraries, a forked master's pages) divided among the
+  // processes that map them, so a sum over many processes does not count them many times.
+  const s = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  return Number(/^Pss:\s+(\d+)/m.exec(s)?.[1] ?? 0);
+}
+function rssOf(list, read = rssKiB) {
   let kib = 0;
   for (const p of list) {
-    try { kib += rssKiB(p); } catch { /* gone */ }
+    try { kib += read(p); } catch { /* gone */ }
   }
   return kib;
 }
+const pssOf = (list) => rssOf(list, pssKiB);
 /** Every process whose command line matches (for servers with one process per session). */
 function matching(pattern) {
   if (!pattern) return [];
@@ -44,7 +54,8 @@ function matching(pattern) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes(pattern)) out.push(Number(d));
+      // not this tool, nor the timeout/shell wrappers whose arguments name the pattern
+      if (cmd.includes(pattern) && !cmd.includes('imap-idle-memory')) out.push(Number(d));
     } catch { /* gone */ }
   }
   return out;
@@ -75,6 +86,7 @@ function open(i) {
 const t0 = Date.now();
 const procs = () => [...new Set([...pids, ...matching(args['proc-match'])])];
 const before = rssOf(procs());
+const pssBefore = pssOf(procs());
 const sockets = [];
 let failed = 0;
 let firstError = null;
@@ -87,12 +99,16 @@ for (let i = 0; i < total; i += parallel) {
 }
 const setupMs = Date.now() - t0;
 await new Promise((r) => setTimeout(r, holdMs));
-const after = rssOf(procs());
+const held = procs();
+const after = rssOf(held);
+const pssAfter = pssOf(held);
 const out = {
   connections: sockets.length, failed, firstError, setupSeconds: setupMs / 1000,
   rssBeforeMiB: +(before / 1024).toFixed(1), rssIdleMiB: +(after / 1024).toFixed(1),
   perConnectionKiB: sockets.length ? +((after - before) / sockets.length).toFixed(2) : null,
-  processes: procs().length,
+  pssBeforeMiB: +(pssBefore / 1024).toFixed(1), pssIdleMiB: +(pssAfter / 1024).toFixed(1),
+  pssPerConnectionKiB: sockets.length ? +((pssAfter - pssBefore) / sockets.length).toFixed(2) : null,
+  processes: held.length,
 };
 console.log(JSON.stringify(out));
 if (args.json) fs.writeFileSync(args.json, JSON.stringify(out, null, 2));

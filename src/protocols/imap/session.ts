@@ -41,6 +41,8 @@ const FORCE_REFRESH = new Set(['NOOP', 'CHECK', 'IDLE']);
 const MAX_QUEUED = 64;
 /** Output buffered in the socket before a response waits for it to drain. */
 const HIGH_WATER = 1024 * 1024;
+/** Octets a command's responses collect before they are written out (see #run). */
+const OUTPUT_BATCH = 64 * 1024;
 /** Input buffered while the framer is held before reading pauses. */
 const MAX_HELD = 256 * 1024;
 
@@ -309,6 +311,19 @@ export class ImapSession implements Session {
   }
 
   async #run(cmd: Command): Promise<void> {
+    // A command's responses leave in as few writes as possible: corked until its tagged line
+    // (send() uncorks every OUTPUT_BATCH octets), instead of one write per FETCH response.
+    const sock = this.#socket;
+    sock.cork();
+    try {
+      await this.#runCorked(cmd);
+    } finally {
+      // STARTTLS may have replaced the socket meanwhile: uncork the one that was corked.
+      sock.uncork();
+    }
+  }
+
+  async #runCorked(cmd: Command): Promise<void> {
     const spec = this.#commands[cmd.name] as { states: readonly ImapState[]; run(s: Session, c: Command): Promise<Outcome> } | undefined;
     let out: Outcome & { fault?: boolean };
     const started = Date.now();
@@ -439,6 +454,11 @@ export class ImapSession implements Session {
     if (this.#closed || this.#socket.destroyed) return Promise.resolve();
     const buf = typeof line === 'string' ? Buffer.from(line + '\r\n', 'utf8') : Buffer.concat([renderParts(line), CRLF]);
     this.#out.write(buf);
+    // A continuation ("+": AUTHENTICATE, literals, IDLE) is what the client waits for: out at once.
+    if (this.#socket.writableCorked && (this.#socket.writableLength >= OUTPUT_BATCH || buf[0] === 0x2b /* + */)) {
+      this.#socket.uncork();
+      this.#socket.cork();
+    }
     // Under COMPRESS a command's responses are flushed with its tagged line; anything the client
     // waits for before that must be flushed at once: a continuation ("+", RFC 9051 §7.5: IDLE,
     // literals) and the untagged updates sent during IDLE (RFC 2177). Found by imapflow, whose
