@@ -150,12 +150,46 @@ function collectNeeds(c: Criterion, n: Needs): void {
 /** Rows of a mailbox as search and sort need them, ascending by UID. */
 export async function searchRows(mail: MailStore, account: AccountRef, mailboxId: number): Promise<SearchRow[]> {
   const rows = await mail.partitionOf(account).run('read messages for search', (db: Kysely<PartitionDB>) =>
-    db.selectFrom('messages').select(['id', 'uid', 'flags', 'size', 'internal_date', 'savedate', 'sent_date', 'subject', 'modseq', 'email_id', 'thread_id', 'blob_hash'])
-      .where('account_id', '=', account.id).where('mailbox_id', '=', mailboxId).orderBy('uid').execute());
-  return rows.map((r) => ({
+    db.selectFrom('messages').select([...SEARCH_COLUMNS]).where('account_id', '=', account.id).where('mailbox_id', '=', mailboxId).orderBy('uid').execute());
+  return rows.map(toSearchRow);
+}
+
+/** More prefiltered ids than this and the mailbox is read whole instead (one scan beats many IN lists). */
+const PREFILTER_MAX = 20_000;
+
+/** Ids every match must be among, when a text criterion is ANDed at the top; null when none is. */
+function prefilter(c: Criterion, hits: Map<string, Set<number>>): Set<number> | null {
+  if (c.k === 'text') return c.value.length === 0 ? null : hits.get(`${c.where}\u0000${c.value}`) ?? null;
+  if (c.k !== 'and') return null;
+  let best: Set<number> | null = null;
+  for (const x of c.of) {
+    const h = prefilter(x, hits);
+    if (h && (!best || h.size < best.size)) best = h;
+  }
+  return best;
+}
+
+const SEARCH_COLUMNS = ['id', 'uid', 'flags', 'size', 'internal_date', 'savedate', 'sent_date', 'subject', 'modseq', 'email_id', 'thread_id', 'blob_hash'] as const;
+
+function toSearchRow(r: Pick<PartitionDB['messages'], (typeof SEARCH_COLUMNS)[number]>): SearchRow {
+  return {
     id: r.id, uid: r.uid, flags: parseStoredFlags(r.flags), size: r.size, internalDate: r.internal_date, saveDate: r.savedate ?? r.internal_date,
     sentDate: r.sent_date, subject: r.subject, modseq: r.modseq, emailId: r.email_id ?? r.id, threadId: r.thread_id ?? r.id, blobHash: r.blob_hash,
-  }));
+  };
+}
+
+/** Rows of a mailbox among some message ids, ascending by UID. */
+async function searchRowsById(mail: MailStore, account: AccountRef, mailboxId: number, ids: Set<number>): Promise<SearchRow[]> {
+  const list = [...ids];
+  const out: SearchRow[] = [];
+  await mail.partitionOf(account).run('read messages for search', async (db: Kysely<PartitionDB>) => {
+    for (let i = 0; i < list.length; i += 500) {
+      const rows = await db.selectFrom('messages').select([...SEARCH_COLUMNS]).where('account_id', '=', account.id).where('mailbox_id', '=', mailboxId)
+        .where('id', 'in', list.slice(i, i + 500)).execute();
+      for (const r of rows) out.push(toSearchRow(r));
+    }
+  });
+  return out.sort((a, b) => a.uid - b.uid);
 }
 
 export interface SearchResult {
@@ -168,23 +202,32 @@ export interface SearchResult {
  * read them for SORT); structures are returned when they were loaded, for SORT and THREAD.
  */
 export async function search(deps: SearchDeps, account: AccountRef, mailboxId: number, criterion: Criterion, opts: { rows?: SearchRow[]; structures?: boolean } = {}): Promise<SearchResult> {
-  const rows = opts.rows ?? await searchRows(deps.mail, account, mailboxId);
   const needs: Needs = { structure: opts.structures ?? false, headers: new Set(), texts: new Map() };
   collectNeeds(criterion, needs);
-  const structures = needs.structure ? await deps.structures(account, rows.map((r) => r.blobHash)) : new Map<string, StoredStructure | null>();
 
-  // Full-text: one index query per distinct text criterion, after the indexer caught up.
+  // Full-text first: one index query per distinct text criterion, after the indexer caught
+  // up. When the matches must be among one criterion's hits (it is ANDed at the top), only
+  // those rows are read: a word search in a 100,000-message mailbox reads its hits, not the
+  // mailbox.
   const textHits = new Map<string, Set<number>>();
+  const scans: [string, Criterion & { k: 'text' }][] = [];
   if (needs.texts.size > 0) {
     await deps.catchUp(account, mailboxId);
     const part = deps.mail.partitionOf(account);
     for (const [key, c] of needs.texts) {
       const terms = searchTokens(c.value);
-      if (c.value.length === 0) textHits.set(key, new Set(rows.map((r) => r.id)));
-      else if (terms.length > 0) textHits.set(key, await part.run('full-text search', (db) => ftsSearch(db, part.engine!.kind, account.id, terms, c.where)));
-      else textHits.set(key, await substringScan(deps, account, rows, c));
+      if (c.value.length === 0) continue; // every message holds the empty string: see evalRow
+      if (terms.length > 0) textHits.set(key, await part.run('full-text search', (db) => ftsSearch(db, part.engine!.kind, account.id, terms, c.where)));
+      else scans.push([key, c]);
     }
   }
+  let rows = opts.rows;
+  if (!rows) {
+    const pre = prefilter(criterion, textHits);
+    rows = pre && pre.size <= PREFILTER_MAX ? await searchRowsById(deps.mail, account, mailboxId, pre) : await searchRows(deps.mail, account, mailboxId);
+  }
+  for (const [key, c] of scans) textHits.set(key, await substringScan(deps, account, rows, c));
+  const structures = needs.structure ? await deps.structures(account, rows.map((r) => r.blobHash)) : new Map<string, StoredStructure | null>();
 
   // Header criteria read the header sections of the messages once.
   const headerValues = new Map<number, Map<string, string[]>>();
@@ -241,6 +284,7 @@ export async function search(deps: SearchDeps, account: AccountRef, mailboxId: n
         return want === '' || vals.some((v) => v.includes(want));
       }
       case 'text': {
+        if (c.value.length === 0) return true;
         const hit = textHits.get(`${c.where}\u0000${c.value}`);
         return hit?.has(r.id) ?? false;
       }

@@ -5,7 +5,7 @@
  * core's criteria here (message numbers and "$" turned into UIDs of the session's view);
  * core evaluates them (core/mail/search.ts).
  */
-import { search, searchRows, type Criterion, type SearchRow } from '../../../core/mail/search.ts';
+import { search, type Criterion, type SearchRow } from '../../../core/mail/search.ts';
 import type { StoredStructure } from '../../../core/mail/delivery/meta.ts';
 import { baseSubject, formatThreads, subjectKey, threadOrderedSubject, threadReferences, type ThreadInput } from '../../../core/mail/threading.ts';
 import { parseMessageIds } from '../../../lib/mime/index.ts';
@@ -84,7 +84,7 @@ function deps(s: Session) {
 /** Matching rows restricted to the session's view (messages it has not been told of yet are not in any result). */
 async function matching(s: Session, criterion: Criterion, structures: boolean): Promise<{ rows: SearchRow[]; structures: Map<string, StoredStructure | null> }> {
   const sel = s.selected!;
-  const r = await search(deps(s), sel.box.owner, sel.box.info.id, criterion, { structures, rows: await searchRows(s.deps.mail, sel.box.owner, sel.box.info.id) });
+  const r = await search(deps(s), sel.box.owner, sel.box.info.id, criterion, { structures });
   return { rows: r.rows.filter((x) => sel.msnOf(x.uid) > 0), structures: r.structures };
 }
 
