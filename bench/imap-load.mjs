@@ -122,6 +122,8 @@ async function idlePhase(rec, user) {
     for (const t of times) {
       if (t == null) { missed++; continue; }
       rec.add('idle_wakeup_from_ack', Math.max(0, t - tAck));
+      // signed: negative when the EXISTS reached the client before the 250 did
+      rec.add('idle_exists_minus_ack', t - tAck);
       rec.add('idle_wakeup_from_send', t - tSend);
     }
     done++;

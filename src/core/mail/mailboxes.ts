@@ -16,15 +16,12 @@
  * - INBOX cannot be deleted; renaming it moves its messages to the new mailbox and leaves it
  *   empty (RFC 9051 §6.3.6).
  */
-import type { Transaction } from 'kysely';
 import type { PartitionDB } from '../../store/schema.ts';
 import type { ChangeBus } from '../changes/bus.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { beginChange, logChange, nextUidValidity, type AccountRef, type MailStore } from './mailstore.ts';
 import { INBOX, checkName, isInside, parentsOf } from './names.ts';
 import { removeMessages } from './messages.ts';
-
-type Trx = Transaction<PartitionDB>;
 
 /** The special-use attributes a mailbox may carry (RFC 6154 §2; \All and \Flagged would be virtual mailboxes, not offered). */
 export const SPECIAL_USES = ['\\Archive', '\\Drafts', '\\Junk', '\\Sent', '\\Trash'] as const;

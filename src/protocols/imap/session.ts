@@ -319,7 +319,7 @@ export class ImapSession implements Session {
       await this.#runCorked(cmd);
     } finally {
       // STARTTLS may have replaced the socket meanwhile: uncork the one that was corked.
-      sock.uncork();
+      if (sock.writableCorked) sock.uncork();
     }
   }
 
@@ -512,6 +512,8 @@ export class ImapSession implements Session {
     const dropped = this.#input.takeBuffered();
     if (dropped.length > 0) this.log.info({ bytes: dropped.length }, 'imap.starttls_pipelined_input_dropped');
     const plain = this.#socket;
+    // The tagged OK must be on the wire, in clear, before the first TLS byte (#run corks).
+    while (plain.writableCorked) plain.uncork();
     plain.off('data', this.#onSocketData);
     const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.settings.secureContext, minVersion: 'TLSv1.2' } as tls.TLSSocketOptions);
     this.#socket = secure;
