@@ -221,6 +221,10 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
     const smarthostCa = config.relay.smarthost_ca ? readPem(dataPath(dataDir, config.relay.smarthost_ca), 'relay.smarthost_ca') : undefined;
     app.queue.setTransport(createTransport(config, log, smarthostCa));
     app.queue.start();
+    // Messages not in the full-text index yet (after a restore, an account move, an upgrade
+    // from before the index, or a crash between a delivery and its indexing) are indexed in
+    // the background; searches catch up on their own mailbox anyway.
+    for (const p of app.stores.partitions.values()) if (p.status === 'up') app.indexer.kick(p.name);
     // Retention (GW-LOG-3) and blob collection: now, then daily.
     const firstMaintenance = runMaintenance(app, log);
     const stopMaintenance = scheduleMaintenance(app, log);
