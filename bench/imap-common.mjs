@@ -6,6 +6,7 @@
 // Also here: the synthetic "rare words" added to the messages of the full-text mailbox, so that
 // searches can pick words of known, widely varying frequency (a Zipf distribution over a
 // vocabulary of pronounceable non-words, none of which occurs anywhere else in the messages).
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -84,4 +85,45 @@ export function withRareWords(raw, r, n) {
     if (/multipart\/alternative/i.test(head)) body = body.replace('\r\n</body></html>', `\r\n<p>${line}</p>\r\n</body></html>`);
   }
   return { raw: `${head}\r\n\r\n${body}`, words };
+}
+
+/**
+ * Message i of a fill: the shared filler's message(i) (../shared/bench/load/imap-fill.mjs: the
+ * same generator, seed, dates, flags), plus the text profile and the rare words. A pure
+ * function of (opts, i), so every filler (IMAP APPEND, maildir files) makes the same mailbox.
+ * opts: { seed, count, user, profile: 'realistic' | 'text', rareWords }
+ */
+export function fillMessage(opts, i) {
+  const { rng, buildMessage, person, realisticSize } = lib;
+  const r = rng((opts.seed * 1000003 + i) >>> 0);
+  const start = Date.UTC(2024, 10, 1);
+  const date = new Date(start + Math.floor((i / opts.count) * 730 * 86400e3) + r.int(0, 3600e3));
+  const reply = i > 0 && r() < 0.2;
+  let size;
+  if (opts.profile === 'text') {
+    const s = realisticSize(r);
+    size = s > 30000 ? 6000 + (s % 24000) : s;
+  }
+  const m = buildMessage({
+    r, to: opts.user, date, from: person(r), size,
+    messageId: `<fill.${opts.seed}.${i}@bench.example.test>`,
+    inReplyTo: reply ? `<fill.${opts.seed}.${r.int(Math.max(0, i - 50), i - 1)}@bench.example.test>` : undefined,
+  });
+  const flags = [];
+  if (r() < 0.7) flags.push('\\Seen');
+  if (r() < 0.1) flags.push('\\Answered');
+  if (r() < 0.05) flags.push('\\Flagged');
+  const rw = withRareWords(m.raw, r, opts.rareWords || 0);
+  return { raw: rw.raw, words: rw.words, flags, date };
+}
+
+/** Document frequency of each rare word over messages 0..count-1, as bench/imap-fts.mjs reads it. */
+export function writeFrequencies(file, opts) {
+  const df = new Map();
+  for (let i = 0; i < opts.count; i++) {
+    for (const w of new Set(fillMessage(opts, i).words)) df.set(w, (df.get(w) || 0) + 1);
+  }
+  const rows = [...df].sort((a, b) => b[1] - a[1]);
+  fs.writeFileSync(file, JSON.stringify({ messages: opts.count, seed: opts.seed, rare_words_per_message: opts.rareWords, df: Object.fromEntries(rows) }) + '\n');
+  return rows.length;
 }

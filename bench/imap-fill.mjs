@@ -9,18 +9,17 @@
 //                    text), so searches can pick words of known frequency; --freq-out FILE
 //                    writes each word's document frequency over messages 0..count-1
 //   --ensure         append only what is missing to reach --count (continues the sequence)
-//   --create         create the mailbox first if it does not exist
+//   --create         create the mailbox first if it does not exist (--create-only: and nothing else)
 // Bounded: at most --count messages and --max-seconds; loopback only.
-import fs from 'node:fs';
 import { ImapFlow } from 'imapflow';
-import { lib, withRareWords } from './imap-common.mjs';
+import { lib, fillMessage, writeFrequencies } from './imap-common.mjs';
 
-const { args, assertLoopback, Recorder, cpuMeter, writeJson, machineInfo, rng, buildMessage, fmtOps, person, realisticSize } = lib;
+const { args, assertLoopback, Recorder, cpuMeter, writeJson, machineInfo, fmtOps } = lib;
 const USAGE = `usage: node bench/imap-fill.mjs [--host 127.0.0.1 --port 10143] [--user user1@example.test] [--password secret]
        [--mailbox INBOX] [--create] [--count 10000] [--concurrency 4] [--ensure] [--profile realistic|text]
        [--rare-words 0] [--freq-out FILE]`;
 const o = args({
-  host: '127.0.0.1', port: 10143, user: 'user1@example.test', password: 'secret', mailbox: 'INBOX', create: false,
+  host: '127.0.0.1', port: 10143, user: 'user1@example.test', password: 'secret', mailbox: 'INBOX', create: false, 'create-only': false,
   count: 10000, concurrency: 4, seed: 42, ensure: false, profile: 'realistic', 'rare-words': 0, 'freq-out': '',
   'max-seconds': 1200, label: '',
 }, USAGE);
@@ -28,29 +27,8 @@ if (o.count < 1 || o.count > 200000) throw new Error('--count must be 1..200000'
 if (o.concurrency < 1 || o.concurrency > 32) throw new Error('--concurrency must be 1..32');
 if (!['realistic', 'text'].includes(o.profile)) throw new Error('--profile must be realistic or text');
 
-// The shared filler's message(i), plus the text profile and the rare words.
-function message(i) {
-  const r = rng((o.seed * 1000003 + i) >>> 0);
-  const start = Date.UTC(2024, 10, 1);
-  const date = new Date(start + Math.floor((i / o.count) * 730 * 86400e3) + r.int(0, 3600e3));
-  const reply = i > 0 && r() < 0.2;
-  let size;
-  if (o.profile === 'text') {
-    const s = realisticSize(r);
-    size = s > 30000 ? 6000 + (s % 24000) : s;
-  }
-  const m = buildMessage({
-    r, to: o.user, date, from: person(r), size,
-    messageId: `<fill.${o.seed}.${i}@bench.example.test>`,
-    inReplyTo: reply ? `<fill.${o.seed}.${r.int(Math.max(0, i - 50), i - 1)}@bench.example.test>` : undefined,
-  });
-  const flags = [];
-  if (r() < 0.7) flags.push('\\Seen');
-  if (r() < 0.1) flags.push('\\Answered');
-  if (r() < 0.05) flags.push('\\Flagged');
-  const rw = withRareWords(m.raw, r, o['rare-words']);
-  return { raw: rw.raw, words: rw.words, flags, date };
-}
+const fillOpts = { seed: o.seed, count: o.count, user: o.user, profile: o.profile, rareWords: o['rare-words'] };
+const message = (i) => fillMessage(fillOpts, i);
 
 async function client() {
   const c = new ImapFlow({
@@ -64,21 +42,17 @@ async function client() {
 
 function writeFreq() {
   if (!o['freq-out'] || o['rare-words'] <= 0) return;
-  const df = new Map();
-  for (let i = 0; i < o.count; i++) {
-    for (const w of new Set(message(i).words)) df.set(w, (df.get(w) || 0) + 1);
-  }
-  const rows = [...df].sort((a, b) => b[1] - a[1]);
-  fs.writeFileSync(o['freq-out'], JSON.stringify({ messages: o.count, seed: o.seed, rare_words_per_message: o['rare-words'], df: Object.fromEntries(rows) }) + '\n');
-  console.log(`document frequencies of ${rows.length} rare words written to ${o['freq-out']}`);
+  const n = writeFrequencies(o['freq-out'], fillOpts);
+  console.log(`document frequencies of ${n} rare words written to ${o['freq-out']}`);
 }
 
 async function main() {
   assertLoopback(o.host, '--host');
   const c0 = await client();
-  if (o.create) {
+  if (o.create || o['create-only']) {
     const list = await c0.list();
     if (!list.some((b) => b.path === o.mailbox)) await c0.mailboxCreate(o.mailbox);
+    if (o['create-only']) { console.log(`${o.user}/${o.mailbox} exists`); await c0.logout(); return; }
   }
   const st = await c0.status(o.mailbox, { messages: true });
   let from = 0;

@@ -16,10 +16,11 @@ import { lib } from './imap-common.mjs';
 
 const { args, assertLoopback, writeJson, machineInfo, stats } = lib;
 const USAGE = `usage: node bench/imap-fts.mjs --freq FILE [--host 127.0.0.1 --port 10143] [--user user50@example.test]
-       [--password secret] [--mailbox FTS] [--queries 50] [--timeout 300] [--max-seconds 1200]`;
+       [--password secret] [--mailbox FTS] [--queries 50] [--timeout 300] [--max-seconds 1200]
+       [--only-first]   (just LOGIN, SELECT and the first query: run it right after a fill)`;
 const o = args({
   host: '127.0.0.1', port: 10143, user: 'user50@example.test', password: 'secret', mailbox: 'FTS', freq: '',
-  queries: 50, timeout: 300, 'max-seconds': 1200, 'first-word': 'budget', label: '',
+  queries: 50, timeout: 300, 'max-seconds': 1200, 'first-word': 'budget', 'only-first': false, label: '',
 }, USAGE);
 assertLoopback(o.host, '--host');
 if (!o.freq) { console.error('--freq FILE is required (bench/imap-fill.mjs --freq-out)'); process.exit(2); }
@@ -128,6 +129,13 @@ async function main() {
   const firstHits = searchHits(first.lines);
   console.log(`first query (warm-up; catch-up of pending indexing on Bulwark): TEXT ${o['first-word']}: ${first.ms.toFixed(1)} ms, ${firstHits} hits`);
 
+  if (o['only-first']) {
+    await s.cmd('LOGOUT', 10000).catch(() => {});
+    s.s.destroy();
+    writeJson(o.json, { tool: 'bench/imap-fts', label: o.label, machine: machineInfo(), params: { host: o.host, port: o.port, user: o.user, mailbox: o.mailbox },
+      exists, select_ms: Math.round(sel.ms * 100) / 100, first: { q: `TEXT ${o['first-word']}`, ms: Math.round(first.ms * 100) / 100, hits: firstHits } });
+    process.exit(0);
+  }
   const results = [];
   let mismatches = 0;
   for (const p of plan) {
