@@ -17,7 +17,7 @@ const machine = text('machine.txt');
 const commit = /bulwark commit: (\w+)/.exec(machine)?.[1]?.slice(0, 7) ?? '?';
 const params = /params: (.*)/.exec(machine)?.[1] ?? '';
 p('', `## IMAP, ${new Date().toISOString().slice(0, 16)}Z (${path.basename(dir)}, Bulwark ${commit})`, '');
-p(`Parameters: ${params}. Both servers without TLS (Dovecot's bench setup has \`ssl = no\`; Bulwark with BULWARK_AUTH_REQUIRE_TLS=false), plaintext LOGIN/AUTHENTICATE PLAIN over 127.0.0.1; Dovecot with \`{PLAIN}\` passwords, Bulwark with argon2id (and its verified-login cache). Bulwark on its embedded defaults (SQLite, files), started with \`node --max-semi-space-size=8 bin/bulwark.js serve\` from a snapshot of the commit.`, '');
+p(`Parameters: ${params}. Both servers without TLS (Dovecot's bench setup has \`ssl = no\`; Bulwark with BULWARK_AUTH_REQUIRE_TLS=false), plaintext LOGIN/AUTHENTICATE PLAIN over 127.0.0.1; Dovecot with \`{PLAIN}\` passwords, Bulwark with argon2id (and its verified-login cache). Bulwark on its embedded defaults (SQLite, files), started with \`node --max-semi-space-size=16 --heap-growing-percent=30 bin/bulwark.js serve\` from a snapshot of the commit.`, '');
 
 // ---------- mixed load ----------
 function loadTable(dl, bl, title) {

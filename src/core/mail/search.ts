@@ -155,7 +155,7 @@ export async function searchRows(mail: MailStore, account: AccountRef, mailboxId
 }
 
 /** More prefiltered ids than this and the mailbox is read whole instead (one scan beats many IN lists). */
-const PREFILTER_MAX = 20_000;
+const PREFILTER_MAX = 50_000;
 
 /** Ids every match must be among, when a text criterion is ANDed at the top; null when none is. */
 function prefilter(c: Criterion, hits: Map<string, Set<number>>): Set<number> | null {
@@ -178,15 +178,20 @@ function toSearchRow(r: Pick<PartitionDB['messages'], (typeof SEARCH_COLUMNS)[nu
   };
 }
 
-/** Rows of a mailbox among some message ids, ascending by UID. */
+/**
+ * Rows of a mailbox among some message ids, ascending by UID. Looked up by primary key
+ * (account_id, id) and filtered to the mailbox here: with mailbox_id in the WHERE clause
+ * SQLite prefers the (account_id, mailbox_id, ...) indexes and walks the whole mailbox for
+ * every IN list (bench/RESULTS.md, IMAP full-text search).
+ */
 async function searchRowsById(mail: MailStore, account: AccountRef, mailboxId: number, ids: Set<number>): Promise<SearchRow[]> {
-  const list = [...ids];
+  const list = [...ids].sort((a, b) => a - b);
   const out: SearchRow[] = [];
   await mail.partitionOf(account).run('read messages for search', async (db: Kysely<PartitionDB>) => {
     for (let i = 0; i < list.length; i += 500) {
-      const rows = await db.selectFrom('messages').select([...SEARCH_COLUMNS]).where('account_id', '=', account.id).where('mailbox_id', '=', mailboxId)
+      const rows = await db.selectFrom('messages').select([...SEARCH_COLUMNS, 'mailbox_id']).where('account_id', '=', account.id)
         .where('id', 'in', list.slice(i, i + 500)).execute();
-      for (const r of rows) out.push(toSearchRow(r));
+      for (const r of rows) if (r.mailbox_id === mailboxId) out.push(toSearchRow(r));
     }
   });
   return out.sort((a, b) => a.uid - b.uid);
