@@ -24,6 +24,8 @@ import { Mailboxes } from './core/mail/mailboxes.ts';
 import { Messages } from './core/mail/messages.ts';
 import { Sharing } from './core/mail/sharing.ts';
 import { TextIndexer } from './core/mail/indexer.ts';
+import { DavStore } from './core/dav/store.ts';
+import { davValidators } from './core/dav/resources.ts';
 
 export interface App {
   config: Config;
@@ -41,6 +43,8 @@ export interface App {
   messages: Messages;
   sharing: Sharing;
   indexer: TextIndexer;
+  /** Calendars, task lists and address books (CalDAV, CardDAV). */
+  dav: DavStore;
   queue: MailQueue;
   /** DKIM signing keys per domain; signs submitted mail that leaves for other domains. */
   dkim: DkimKeys;
@@ -115,6 +119,9 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     },
   });
   const dkim = new DkimKeys(stores, { log });
+  const dav = new DavStore(mail, bus, davValidators(), {
+    maxResourceBytes: c.dav.max_resource_bytes, maxResourcesPerCollection: c.dav.max_resources_per_collection, maxCollections: c.dav.max_collections,
+  });
   return {
     config: loaded.config,
     dataDir,
@@ -129,6 +136,7 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     messages,
     sharing,
     indexer,
+    dav,
     reception: new Reception(directory, mail, pipeline, queue, c.server.hostname, (raw) => dkim.signOutbound(raw), new BlockRules(stores, directory, { log, address: (a) => privacy.address(a) })),
     queue,
     dkim,

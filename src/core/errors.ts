@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   NOT_FOUND: { temporary: false, http: 404, text: 'no such object' },
   ALREADY_EXISTS: { temporary: false, http: 409, text: 'the object exists already' },
   HAS_CHILDREN: { temporary: false, http: 409, text: 'the mailbox has child mailboxes' },
+  PRECONDITION_FAILED: { temporary: false, http: 412, text: 'a condition the request set does not hold' },
   FORBIDDEN: { temporary: false, http: 403, text: 'the actor may not do this' },
   RELAY_DENIED: { temporary: false, http: 403, text: 'relaying denied: the domain is not served here' },
   SENDER_DENIED: { temporary: false, http: 403, text: 'the sender address is not one this account may use' },

@@ -208,6 +208,10 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
         log: log.child({ proto: name }),
         tls: name === 'https' ? tls : undefined,
         bodyLimit: config.limits.max_message_size,
+        dav: {
+          directory: app.directory, throttle: app.throttle, audit, dav: app.dav, log: log.child({ listener: name, proto: 'dav' }),
+          requireTls: config.auth.require_tls, maxRequestBytes: config.dav.max_request_bytes, maxReportResults: config.dav.max_report_results,
+        },
       });
       await server.listen({ host, port });
       servers.push({ name, server });

@@ -11,6 +11,7 @@ import type { DkimKeysTables } from './migrations/0004-dkim-keys.ts';
 import type { AuthLocksTables } from './migrations/0005-auth-locks.ts';
 import type { MailboxAclTables } from './migrations/0006-mailbox-acl.ts';
 import type { PartitionImapTables } from './migrations/0004-partition-imap.ts';
+import type { PartitionDavTables } from './migrations/0005-partition-dav.ts';
 
 export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocksTables, MailboxAclTables {
   domains: { id: Generated<number>; name: string; enabled: number; created_at: number; updated_at: number };
@@ -93,7 +94,7 @@ export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocks
   };
 }
 
-export interface PartitionDB extends PartitionImapTables {
+export interface PartitionDB extends PartitionImapTables, PartitionDavTables {
   account_state: {
     account_id: number;
     modseq: number;

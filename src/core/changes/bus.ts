@@ -11,7 +11,7 @@ export interface ChangeEvent {
   accountId: number;
   modseq: number;
   /** What changed, coarsely: listeners re-read the change log for details. */
-  kinds: ('message' | 'mailbox')[];
+  kinds: ('message' | 'mailbox' | 'dav')[];
   /** The mailboxes touched, when known; listeners of other mailboxes need not look. */
   mailboxIds?: number[];
   /** Set on events relayed from another node (core/changes/relay.ts), which are not relayed again. */

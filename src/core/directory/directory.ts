@@ -13,7 +13,7 @@
  * - Account data lives in a partition (another database): an account is created in the
  *   directory first and provisioned in its partition after; removal goes the other way.
  */
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Stores } from '../../store/stores.ts';
 import type { DirectoryDB, DirRow } from '../../store/schema.ts';
 import { appendAudit, type AuditEvent } from '../../security/audit.ts';
@@ -307,6 +307,21 @@ export class Directory {
       throw new DomainError('NOT_FOUND', `account ${address}`);
     }
     return a;
+  }
+
+  /**
+   * The enabled accounts of a domain whose address or display name contains `needle` (case
+   * folded), for principal searches of the domain's users (scheduling looks attendees up this
+   * way). Internal: the caller decides who may search (a user searches only their own domain).
+   */
+  async searchAccounts(domainId: number, needle: string, limit: number): Promise<AccountInfo[]> {
+    const n = needle.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+    const rows = await this.#stores.dirRun('search accounts', (db) => {
+      let q = db.selectFrom('accounts').selectAll().where('domain_id', '=', domainId).where('enabled', '=', 1);
+      if (n) q = q.where((eb) => eb.or([sql<boolean>`lower(address) like ${`%${n}%`} escape '\\'`, sql<boolean>`lower(display_name) like ${`%${n}%`} escape '\\'`]));
+      return q.orderBy('address').limit(Math.max(1, Math.min(limit, 10_000))).execute();
+    });
+    return rows.map(toAccount);
   }
 
   /** Internal lookup for protocols after authentication or for delivery (no actor). */

@@ -19,8 +19,8 @@ import type { PartitionDB } from '../../store/schema.ts';
 import type { BlobRef } from '../../store/blob/index.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { normaliseFlags } from './flags.ts';
-import { ftsDeleteAccount } from '../../store/fts.ts';
 import { removeMessages } from './messages.ts';
+import { deleteAccountRows } from './move.ts';
 
 export interface AccountRef {
   id: number;
@@ -305,13 +305,7 @@ export class MailStore {
   async purge(account: AccountRef): Promise<void> {
     const part = this.partitionOf(account);
     await part.tx('purge account', async (trx) => {
-      const msgs = await trx.deleteFrom('messages').where('account_id', '=', account.id).returning('blob_hash').execute();
-      for (const m of msgs) await part.blobs.dropRef(trx, m.blob_hash);
-      await trx.deleteFrom('mailboxes').where('account_id', '=', account.id).execute();
-      await trx.deleteFrom('changes').where('account_id', '=', account.id).execute();
-      await trx.deleteFrom('expunged').where('account_id', '=', account.id).execute();
-      await trx.deleteFrom('subscriptions').where('account_id', '=', account.id).execute();
-      await ftsDeleteAccount(trx, part.engine!.kind, account.id);
+      await deleteAccountRows(trx, part, account.id);
       await trx.deleteFrom('account_state').where('account_id', '=', account.id).execute();
       await trx.insertInto('account_state').values({
         account_id: account.id, modseq: 0, next_id: 1, used_bytes: 0, used_messages: 0, status: 'moved', updated_at: Date.now(),

@@ -24,8 +24,9 @@ import type { Directory, AccountInfo } from '../directory/directory.ts';
 import { requireAdmin, type Actor } from '../actor.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { ftsDeleteAccount } from '../../store/fts.ts';
+import { ROW_ORDER as DAV_ROW_ORDER } from '../../store/migrations/0005-partition-dav.ts';
 
-const ACCOUNT_TABLES = ['mailboxes', 'messages', 'changes', 'expunged', 'subscriptions'] as const;
+const ACCOUNT_TABLES = ['mailboxes', 'messages', 'changes', 'expunged', 'subscriptions', 'dav_collections', 'dav_objects', 'dav_tombstones'] as const;
 type AccountTable = (typeof ACCOUNT_TABLES)[number];
 
 export interface MoveReport {
@@ -41,9 +42,10 @@ export interface MoveReport {
 
 async function readAccount(db: Kysely<PartitionDB> | Transaction<PartitionDB>, accountId: number) {
   const state = await db.selectFrom('account_state').selectAll().where('account_id', '=', accountId).executeTakeFirst();
-  const rows: Record<AccountTable, Record<string, unknown>[]> = { mailboxes: [], messages: [], changes: [], expunged: [], subscriptions: [] };
-  const order: Record<AccountTable, string[]> = {
+  const rows = Object.fromEntries(ACCOUNT_TABLES.map((t) => [t, []])) as unknown as Record<AccountTable, Record<string, unknown>[]>;
+  const order: Record<string, string[]> = {
     mailboxes: ['id'], messages: ['id'], changes: ['modseq', 'object_type', 'object_id'], expunged: ['mailbox_id', 'uid'], subscriptions: ['name'],
+    ...DAV_ROW_ORDER,
   };
   for (const t of ACCOUNT_TABLES) {
     let q = (db as Kysely<any>).selectFrom(t).selectAll().where('account_id', '=', accountId);
@@ -63,13 +65,13 @@ function digest(rows: Record<string, unknown>[]): string {
   return h.digest('hex');
 }
 
-async function deleteAccountRows(trx: Transaction<PartitionDB>, part: Partition, accountId: number): Promise<void> {
+/** Every row of the account in the partition (blob references dropped), but not its state row. */
+export async function deleteAccountRows(trx: Transaction<PartitionDB>, part: Partition, accountId: number): Promise<void> {
   const msgs = await trx.deleteFrom('messages').where('account_id', '=', accountId).returning('blob_hash').execute();
   for (const m of msgs) await part.blobs.dropRef(trx, m.blob_hash);
-  await trx.deleteFrom('mailboxes').where('account_id', '=', accountId).execute();
-  await trx.deleteFrom('changes').where('account_id', '=', accountId).execute();
-  await trx.deleteFrom('expunged').where('account_id', '=', accountId).execute();
-  await trx.deleteFrom('subscriptions').where('account_id', '=', accountId).execute();
+  for (const t of ACCOUNT_TABLES) {
+    if (t !== 'messages') await (trx as Transaction<any>).deleteFrom(t).where('account_id', '=', accountId).execute();
+  }
   await ftsDeleteAccount(trx, part.engine!.kind, accountId);
 }
 

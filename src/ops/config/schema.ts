@@ -201,6 +201,16 @@ export const configSchema = z.strictObject({
     idle_timeout_seconds: int(5, 86_400).default(600).describe('A session idle this long is closed (RFC 1939 §3: at least 10 minutes).'),
     max_errors: int(1, 1000).default(20).describe('Bad commands a session may send before it is disconnected.'),
   }).prefault({}).describe('POP3 (GW-DOS-4 limits).'),
+  dav: z.strictObject({
+    max_resource_bytes: int(1024, 64 * 1024 * 1024).default(1024 * 1024)
+      .describe('Largest calendar object or vCard (CALDAV:max-resource-size, CARDDAV:max-resource-size).'),
+    max_request_bytes: int(1024, 256 * 1024 * 1024).default(4 * 1024 * 1024)
+      .describe('Largest WebDAV request body (PROPFIND, REPORT, PUT); more gets 413.'),
+    max_resources_per_collection: int(1, 10_000_000).default(50_000).describe('Resources one calendar, task list or address book may hold.'),
+    max_collections: int(1, 100_000).default(200).describe('Calendars, task lists and address books one account may have.'),
+    max_report_results: int(10, 1_000_000).default(10_000)
+      .describe('Most resources one REPORT or depth-1 PROPFIND answers with (sync-collection then continues with a new token).'),
+  }).prefault({}).describe('CalDAV and CardDAV (GW-DOS-4 limits).'),
   queue: z.strictObject({
     lifetime_hours: int(1, 24 * 60).default(120).describe('How long a message may wait in the queue before it bounces (RFC 5321 §4.5.4.1: at least 4-5 days).'),
     delay_warning_hours: int(0, 24 * 60).default(4).describe('After this long the sender gets one "delayed" DSN (unless NOTIFY excluded DELAY); 0 = never.'),

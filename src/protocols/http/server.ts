@@ -1,18 +1,20 @@
 /**
- * The HTTP and HTTPS listeners (fastify). For now they serve health: GET /healthz (the
- * process is alive) and GET /readyz (the primary store answers and the node is not
- * stopping; partitions are reported, and a partition that is down does not make the node
- * unready, since every node would share it). DAV, JMAP and the web client mount here later.
+ * The HTTP and HTTPS listeners (fastify): health, GET /healthz (the process is alive) and
+ * GET /readyz (the primary store answers and the node is not stopping; partitions are
+ * reported, and a partition that is down does not make the node unready, since every node
+ * would share it); CalDAV and CardDAV under /dav/ (dav/server.ts). JMAP and the web client
+ * mount here later.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { registerDav, type DavDeps } from './dav/server.ts';
 
 export interface HealthSource {
   live(): { status: 'ok' };
   ready(): Promise<{ ready: boolean; status: string; directory: string; partitions: Record<string, string> }>;
 }
 
-export function buildHttpServer(opts: { health: HealthSource; log: Logger; tls?: { cert: string; key: string }; bodyLimit: number }): FastifyInstance {
+export function buildHttpServer(opts: { health: HealthSource; log: Logger; tls?: { cert: string; key: string }; bodyLimit: number; dav?: DavDeps }): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: opts.bodyLimit,
@@ -28,6 +30,7 @@ export function buildHttpServer(opts: { health: HealthSource; log: Logger; tls?:
     reply.code(r.ready ? 200 : 503);
     return r;
   });
+  if (opts.dav) registerDav(app, opts.dav, !!opts.tls);
   app.setNotFoundHandler((_req, reply) => {
     reply.code(404).send({ error: 'not found' });
   });

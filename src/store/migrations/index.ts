@@ -11,6 +11,7 @@ import { dkimKeysMigration, TABLE_NAMES as DKIM_TABLES } from './0004-dkim-keys.
 import { authLocksMigration, TABLE_NAMES as LOCK_TABLES } from './0005-auth-locks.ts';
 import { mailboxAclMigration, TABLE_NAMES as ACL_TABLES } from './0006-mailbox-acl.ts';
 import { partitionImapMigration, TABLE_NAMES as IMAP_TABLES } from './0004-partition-imap.ts';
+import { partitionDavMigration, TABLE_NAMES as DAV_TABLES } from './0005-partition-dav.ts';
 
 export type SchemaName = 'directory' | 'partition';
 
@@ -232,6 +233,7 @@ function partitionMigrations(kind: EngineKind): Record<string, Migration> {
       },
     },
     '0004_imap': partitionImapMigration(kind),
+    '0005_dav': partitionDavMigration(kind),
   };
 }
 
@@ -263,7 +265,7 @@ export async function migrate(engine: Engine, schema: SchemaName): Promise<strin
 /** The tables of a schema, in an order that satisfies foreign keys on insert. */
 export const TABLES: Record<SchemaName, string[]> = {
   directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES, ...LOCK_TABLES, ...ACL_TABLES],
-  partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs', ...IMAP_TABLES],
+  partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs', ...IMAP_TABLES, ...DAV_TABLES],
 };
 
 export async function schemaVersion(engine: Engine, schema: SchemaName): Promise<string | null> {

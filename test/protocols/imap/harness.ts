@@ -8,7 +8,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { expect } from 'vitest';
-import { startTestServer, addAccount, ehloClient, PASSWORD, DOMAIN, type TestServer } from '../smtp/harness.ts';
+import { startTestServer, addAccount, ehloClient, trackPorts, PASSWORD, DOMAIN, type TestServer } from '../smtp/harness.ts';
 import type { AccountInfo } from '../../../src/core/directory/directory.ts';
 
 export { PASSWORD, DOMAIN, addAccount };
@@ -21,17 +21,10 @@ export interface ImapTestServer extends TestServer {
 /** A server whose IMAP accepts logins without TLS (as a bench or a loopback deployment may), unless env says otherwise. */
 export async function startImapServer(env: Record<string, string> = {}): Promise<ImapTestServer> {
   const ts = (await startTestServer({ BULWARK_AUTH_REQUIRE_TLS: 'false', ...env })) as ImapTestServer;
-  const ports = () => {
-    ts.imapPort = ts.running.listening.find((l) => l.name === 'imap')!.port;
-    ts.imapsPort = ts.running.listening.find((l) => l.name === 'imaps')!.port;
-  };
-  ports();
-  const restart = ts.restart;
-  ts.restart = async (extra) => {
-    await restart(extra);
-    ports();
-  };
-  return ts;
+  return trackPorts(ts, (t) => {
+    t.imapPort = t.running.listening.find((l) => l.name === 'imap')!.port;
+    t.imapsPort = t.running.listening.find((l) => l.name === 'imaps')!.port;
+  });
 }
 
 export interface Response {

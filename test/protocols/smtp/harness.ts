@@ -68,6 +68,20 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   return ts;
 }
 
+/**
+ * Keeps listener ports that a protocol's suite reads off the running server up to date across
+ * restarts (the ports are 0 in the configuration: each start gets new ones).
+ */
+export function trackPorts<T extends TestServer>(ts: T, read: (ts: T) => void): T {
+  read(ts);
+  const restart = ts.restart;
+  ts.restart = async (extra) => {
+    await restart(extra);
+    read(ts);
+  };
+  return ts;
+}
+
 export async function addAccount(app: App, local: string, opts: { quota?: number; partition?: string } = {}): Promise<AccountInfo> {
   return app.directory.addAccount(actor, { address: `${local}@${DOMAIN}`, password: PASSWORD, ...opts });
 }

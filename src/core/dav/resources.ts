@@ -1,0 +1,28 @@
+/**
+ * What each kind of collection accepts: the validators DavStore runs before anything is
+ * stored. Calendars take calendar object resources of their supported components (RFC 4791
+ * §4.1, §5.3.2.1); the scheduling inbox takes any schedulable component; address books take
+ * one vCard 3.0 or 4.0 each (RFC 6352 §5.1).
+ */
+import { parseCalendarObject, CalendarDataError } from './icalendar.ts';
+import { ResourceError, type DavKind, type Validator } from './store.ts';
+import { parseVCard } from './vcard.ts';
+
+function calendar(text: string, allowed: string[], maxBytes: number, allowMethod = false) {
+  try {
+    const o = parseCalendarObject(text, { maxBytes, allowedComponents: allowed, allowMethod });
+    return { uid: o.uid, component: o.component, text: o.text, firstStart: o.firstStart, lastEnd: o.lastEnd };
+  } catch (e) {
+    if (e instanceof CalendarDataError) throw new ResourceError(e.condition, e.message, e.condition === 'max-resource-size' ? { code: 'LIMIT_EXCEEDED' } : {});
+    throw e;
+  }
+}
+
+export function davValidators(): Partial<Record<DavKind, Validator>> {
+  return {
+    calendar: (text, coll) => calendar(text, coll.components, Number.MAX_SAFE_INTEGER),
+    // Scheduling messages carry their METHOD (RFC 6638 §3.2.1).
+    inbox: (text, coll) => calendar(text, coll.components, Number.MAX_SAFE_INTEGER, true),
+    addressbook: (text, _coll, name) => parseVCard(text, name).meta,
+  };
+}

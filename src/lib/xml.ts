@@ -1,0 +1,367 @@
+/**
+ * The XML layer of WebDAV, CalDAV and CardDAV: parsing request bodies (PROPFIND, PROPPATCH,
+ * REPORT, MKCOL, LOCK...) into a small namespace-aware tree, and writing response bodies.
+ *
+ * Invariants:
+ * - Parsing refuses any DOCTYPE. WebDAV bodies never need a DTD, and RFC 4918 §20.6 warns
+ *   that external entities leak files and nested internal entities ("billion laughs") exhaust
+ *   memory, asking servers to have such requests "detected and rejected as early as
+ *   possible". With no DTD only the five predefined entities and character references exist,
+ *   so XXE and entity expansion cannot happen at all.
+ * - Parsing is one linear pass (saxes, XML 1.0 5th edition, namespace-aware) under limits on
+ *   input size, depth, element count, attributes per element and total character data; it
+ *   stops at the first violation. Every failure is an XmlError whose reason the DAV layer maps
+ *   to a status (400, or 413 for the size limits).
+ * - Identity is (namespace URI, local name): prefixes never reach the tree.
+ * - serializeXml always produces well-formed XML 1.0: names are checked, text and attribute
+ *   values are escaped, characters XML 1.0 cannot carry become U+FFFD, and CR, TAB and LF
+ *   are written as character references where a parser would otherwise normalise them away.
+ *   There is no raw escape hatch, so no caller can make the output malformed.
+ * - A parsed XmlElement is an XmlNode: dead properties stored by PROPPATCH serialize as-is.
+ */
+import { SaxesParser } from 'saxes';
+
+export const NS = {
+  DAV: 'DAV:',
+  CALDAV: 'urn:ietf:params:xml:ns:caldav',
+  CARDDAV: 'urn:ietf:params:xml:ns:carddav',
+  CS: 'http://calendarserver.org/ns/',
+  APPLE: 'http://apple.com/ns/ical/',
+} as const;
+
+const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
+
+export type XmlErrorReason =
+  | 'not-well-formed'
+  | 'doctype'
+  | 'too-large'
+  | 'too-deep'
+  | 'too-many-elements'
+  | 'too-many-attributes';
+
+/** A refused XML body. `reason` is stable; the message is for logs, not for clients. */
+export class XmlError extends Error {
+  readonly reason: XmlErrorReason;
+
+  constructor(reason: XmlErrorReason, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'XmlError';
+    this.reason = reason;
+  }
+}
+
+export interface XmlLimits {
+  /** UTF-8 length of the whole input. */
+  maxBytes: number;
+  /** Nesting depth; the root element is depth 1. */
+  maxDepth: number;
+  /** Elements in the whole document. */
+  maxElements: number;
+  /** Attributes on one element, namespace declarations included (they cost the same). */
+  maxAttributes: number;
+  /** UTF-8 length of all character data (text and CDATA) inside the root, summed. */
+  maxTextBytes: number;
+}
+
+export const DEFAULT_XML_LIMITS: Readonly<XmlLimits> = Object.freeze({
+  maxBytes: 1 << 20,
+  maxDepth: 64,
+  maxElements: 100_000,
+  maxAttributes: 64,
+  maxTextBytes: 1 << 20,
+});
+
+export interface XmlElement {
+  ns: string;
+  name: string;
+  /** Key '{ns}local' for an attribute in a namespace, 'local' for one in none. */
+  attrs: Map<string, string>;
+  children: XmlElement[];
+  /** Character data directly inside this element (CDATA included), untrimmed. */
+  text: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+
+function isXmlSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+/**
+ * Whether the prolog (what precedes the root: BOM, whitespace, XML declaration, PIs, comments)
+ * holds a DOCTYPE. Checked before parsing so a DTD is refused before a byte of it is read;
+ * a "<!DOCTYPE" anywhere later is markup saxes refuses as not well-formed anyway.
+ */
+function prologHasDoctype(s: string): boolean {
+  let i = s.charCodeAt(0) === 0xfeff ? 1 : 0;
+  for (;;) {
+    while (i < s.length && isXmlSpace(s.charCodeAt(i))) i++;
+    let close: string;
+    if (s.startsWith('<?', i)) close = '?>';
+    else if (s.startsWith('<!--', i)) close = '-->';
+    else return s.slice(i, i + 9).toUpperCase() === '<!DOCTYPE';
+    const end = s.indexOf(close, i + close.length);
+    if (end < 0) return false; // unterminated: saxes reports it
+    i = end + close.length;
+  }
+}
+
+/**
+ * Parses one XML document into its root element. Comments and processing instructions are
+ * ignored (XML lets a processor pass PIs to an application; DAV defines none). An encoding
+ * named in the XML declaration is ignored: the HTTP layer has already decoded the body.
+ */
+export function parseXml(text: string, limits: Partial<XmlLimits> = {}): XmlElement {
+  const lim: XmlLimits = { ...DEFAULT_XML_LIMITS, ...limits };
+  // UTF-8 takes at least one byte per UTF-16 unit, so the first test is a safe shortcut.
+  if (text.length > lim.maxBytes || Buffer.byteLength(text, 'utf8') > lim.maxBytes) {
+    throw new XmlError('too-large', `XML body exceeds ${lim.maxBytes} bytes`);
+  }
+  if (prologHasDoctype(text)) throw new XmlError('doctype', 'DOCTYPE is not allowed');
+
+  // XML 1.0 forced: a version="1.1" declaration must not re-admit control characters.
+  const parser = new SaxesParser({ xmlns: true, forceXMLVersion: true, defaultXMLVersion: '1.0' });
+  const stack: XmlElement[] = [];
+  let root: XmlElement | undefined;
+  let elements = 0;
+  let attributes = 0;
+  let textBytes = 0;
+
+  parser.on('error', (e) => {
+    throw new XmlError('not-well-formed', e.message);
+  });
+  // Unreachable after prologHasDoctype; kept so a DTD can never slip through a gap there.
+  parser.on('doctype', () => {
+    throw new XmlError('doctype', 'DOCTYPE is not allowed');
+  });
+  parser.on('opentagstart', () => {
+    if (stack.length >= lim.maxDepth) throw new XmlError('too-deep', `XML nested deeper than ${lim.maxDepth}`);
+    if (++elements > lim.maxElements) {
+      throw new XmlError('too-many-elements', `XML has more than ${lim.maxElements} elements`);
+    }
+    attributes = 0;
+  });
+  parser.on('attribute', () => {
+    if (++attributes > lim.maxAttributes) {
+      throw new XmlError('too-many-attributes', `XML element has more than ${lim.maxAttributes} attributes`);
+    }
+  });
+  parser.on('opentag', (tag) => {
+    const attrs = new Map<string, string>();
+    for (const a of Object.values(tag.attributes)) {
+      if (a.uri === XMLNS_NS) continue; // a namespace declaration, not an attribute
+      attrs.set(a.uri === '' ? a.local : `{${a.uri}}${a.local}`, a.value);
+    }
+    const el: XmlElement = { ns: tag.uri, name: tag.local, attrs, children: [], text: '' };
+    const parent = stack.at(-1);
+    if (parent) parent.children.push(el);
+    else root = el;
+    stack.push(el);
+  });
+  parser.on('closetag', () => {
+    stack.pop();
+  });
+  const onText = (t: string): void => {
+    const parent = stack.at(-1);
+    if (!parent) return; // whitespace around the root (anything else is an error in saxes)
+    textBytes += Buffer.byteLength(t, 'utf8');
+    if (textBytes > lim.maxTextBytes) {
+      throw new XmlError('too-large', `XML character data exceeds ${lim.maxTextBytes} bytes`);
+    }
+    parent.text += t;
+  };
+  parser.on('text', onText);
+  parser.on('cdata', onText);
+
+  try {
+    parser.write(text).close();
+  } catch (e) {
+    if (e instanceof XmlError) throw e;
+    throw new XmlError('not-well-formed', `XML parser failed: ${String(e)}`, { cause: e });
+  }
+  if (!root) throw new XmlError('not-well-formed', 'document must contain a root element');
+  return root;
+}
+
+/** The first child element (ns, name), if any. */
+export function child(el: XmlElement, ns: string, name: string): XmlElement | undefined {
+  return el.children.find((c) => c.ns === ns && c.name === name);
+}
+
+/** All child elements (ns, name), in document order. */
+export function children(el: XmlElement, ns: string, name: string): XmlElement[] {
+  return el.children.filter((c) => c.ns === ns && c.name === name);
+}
+
+/** The element's own text with XML whitespace (space, TAB, CR, LF) trimmed at both ends. */
+export function textOf(el: XmlElement): string {
+  const s = el.text;
+  let a = 0;
+  let b = s.length;
+  // Loops, not /\s+$/: that regex is quadratic on long runs of inner whitespace.
+  while (a < b && isXmlSpace(s.charCodeAt(a))) a++;
+  while (b > a && isXmlSpace(s.charCodeAt(b - 1))) b--;
+  return s.slice(a, b);
+}
+
+/**
+ * The text of the element and all its descendants, untrimmed: own text first, then each child
+ * in order. Mixed content is not interleaved as in the source (the tree keeps no positions);
+ * DAV defines no mixed content.
+ */
+export function deepText(el: XmlElement): string {
+  let out = el.text;
+  for (const c of el.children) out += deepText(c);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialization
+
+export type XmlAttrs = ReadonlyMap<string, string> | Readonly<Record<string, string>>;
+
+/** A node to serialize. Attribute keys as in XmlElement: '{ns}local' or 'local'. */
+export interface XmlNode {
+  readonly ns: string;
+  readonly name: string;
+  readonly attrs?: XmlAttrs;
+  readonly children?: readonly XmlNode[];
+  /** Written before the children: DAV has no mixed content. */
+  readonly text?: string;
+}
+
+/** What el() accepts as content: nodes, text (strings and numbers), nested arrays; null, undefined and false are skipped. */
+export type XmlContent = XmlNode | string | number | null | undefined | false | readonly XmlContent[];
+
+function collect(content: readonly XmlContent[], nodes: XmlNode[], text: string[]): void {
+  for (const c of content) {
+    if (c === null || c === undefined || c === false) continue;
+    if (typeof c === 'string') text.push(c);
+    else if (typeof c === 'number') text.push(String(c));
+    else if (Array.isArray(c)) collect(c, nodes, text);
+    else nodes.push(c as XmlNode);
+  }
+}
+
+/** An element: `el(NS.DAV, 'response', el(NS.DAV, 'href', url), ...propstats)`. */
+export function el(ns: string, name: string, ...content: XmlContent[]): XmlNode {
+  const children: XmlNode[] = [];
+  const text: string[] = [];
+  collect(content, children, text);
+  return { ns, name, children, text: text.join('') };
+}
+
+/** An element with attributes: `elAttrs(NS.CALDAV, 'comp', { name: 'VEVENT' })`. */
+export function elAttrs(ns: string, name: string, attrs: XmlAttrs, ...content: XmlContent[]): XmlNode {
+  return { ...el(ns, name, ...content), attrs };
+}
+
+const WELL_KNOWN_PREFIXES: ReadonlyMap<string, string> = new Map([
+  [NS.DAV, 'd'],
+  [NS.CALDAV, 'cal'],
+  [NS.CARDDAV, 'card'],
+  [NS.CS, 'cs'],
+  [NS.APPLE, 'ical'],
+]);
+
+// XML 1.0 5th edition NameStartChar and NameChar, without ':' (Namespaces in XML: NCName).
+const NAME_START = 'A-Z_a-z\\xC0-\\xD6\\xD8-\\xF6\\xF8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C\\u200D' +
+  '\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\u{10000}-\\u{EFFFF}';
+const NCNAME = new RegExp(`^[${NAME_START}][${NAME_START}\\-.0-9\\xB7\\u0300-\\u036F\\u203F\\u2040]*$`, 'u');
+
+// Without the u flag, so that lone surrogates are matched as code units.
+const BAD_CHARS = '[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\uFFFE\\uFFFF]|[\\uD800-\\uDBFF](?![\\uDC00-\\uDFFF])|(?<![\\uD800-\\uDBFF])[\\uDC00-\\uDFFF]';
+const TEXT_ESCAPE = new RegExp(`[&<>\\r]|${BAD_CHARS}`, 'g');
+const ATTR_ESCAPE = new RegExp(`[&<>"\\t\\n\\r]|${BAD_CHARS}`, 'g');
+const ENTITY: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;', // always, so "]]>" can never appear in text
+  '"': '&quot;',
+  // As references, or a parser would turn CR/CRLF into LF (XML 1.0 §2.11) and, in attribute
+  // values, TAB and LF into spaces (§3.3.3). iCalendar and vCard data keep their CRLF.
+  '\t': '&#9;',
+  '\n': '&#10;',
+  '\r': '&#13;',
+};
+const replaceChar = (c: string): string => ENTITY[c] ?? '\uFFFD';
+
+export function escapeText(s: string): string {
+  return s.replace(TEXT_ESCAPE, replaceChar);
+}
+
+export function escapeAttr(s: string): string {
+  return s.replace(ATTR_ESCAPE, replaceChar);
+}
+
+/** Namespace URI -> prefix, filled in the order namespaces are first met; `unknown` numbers the x0, x1... ones. */
+interface Prefixes {
+  readonly map: Map<string, string>;
+  unknown: number;
+}
+
+function qname(prefixes: Prefixes, ns: string, local: string): string {
+  if (!NCNAME.test(local)) throw new TypeError(`not an XML name: ${JSON.stringify(local)}`);
+  if (ns === '') return local;
+  if (ns === XML_NS) return `xml:${local}`;
+  if (ns === XMLNS_NS) throw new TypeError('the xmlns namespace cannot be used for elements or attributes');
+  let prefix = prefixes.map.get(ns);
+  if (prefix === undefined) {
+    prefix = WELL_KNOWN_PREFIXES.get(ns) ?? `x${prefixes.unknown++}`;
+    prefixes.map.set(ns, prefix);
+  }
+  return `${prefix}:${local}`;
+}
+
+function attrEntries(attrs: XmlAttrs): Iterable<[string, string]> {
+  return attrs instanceof Map ? attrs.entries() : Object.entries(attrs);
+}
+
+function writeAttrs(prefixes: Prefixes, attrs: XmlAttrs | undefined): string {
+  if (!attrs) return '';
+  let out = '';
+  for (const [key, value] of attrEntries(attrs)) {
+    let ns = '';
+    let local = key;
+    if (key.startsWith('{')) {
+      const close = key.indexOf('}');
+      if (close < 0) throw new TypeError(`bad attribute key: ${JSON.stringify(key)}`);
+      ns = key.slice(1, close);
+      local = key.slice(close + 1);
+    }
+    out += ` ${qname(prefixes, ns, local)}="${escapeAttr(value)}"`;
+  }
+  return out;
+}
+
+function writeContent(prefixes: Prefixes, node: XmlNode): string {
+  let out = node.text ? escapeText(node.text) : '';
+  for (const c of node.children ?? []) out += writeElement(prefixes, c);
+  return out;
+}
+
+function writeElement(prefixes: Prefixes, node: XmlNode): string {
+  const name = qname(prefixes, node.ns, node.name);
+  const attrs = writeAttrs(prefixes, node.attrs);
+  const content = writeContent(prefixes, node);
+  return content === '' ? `<${name}${attrs}/>` : `<${name}${attrs}>${content}</${name}>`;
+}
+
+/**
+ * The document: XML declaration, then the tree, with every namespace used anywhere declared
+ * once on the root (d, cal, card, cs, ical for the well-known ones, x0, x1... for others).
+ * Elements in no namespace (ns '') are unprefixed, and no default namespace is ever declared,
+ * so they really are in no namespace. Throws TypeError for a name that is not an NCName.
+ */
+export function serializeXml(root: XmlNode): string {
+  const prefixes: Prefixes = { map: new Map(), unknown: 0 };
+  const name = qname(prefixes, root.ns, root.name);
+  const attrs = writeAttrs(prefixes, root.attrs);
+  const content = writeContent(prefixes, root);
+  let decls = '';
+  for (const [uri, prefix] of prefixes.map) decls += ` xmlns:${prefix}="${escapeAttr(uri)}"`;
+  const head = `<${name}${attrs}${decls}`;
+  return `<?xml version="1.0" encoding="utf-8"?>\n${content === '' ? `${head}/>` : `${head}>${content}</${name}>`}`;
+}

@@ -1,0 +1,306 @@
+/**
+ * REPORT methods: calendar-query, calendar-multiget and free-busy-query (RFC 4791 §7.8-7.10),
+ * addressbook-query and addressbook-multiget (RFC 6352 §8.6-8.7), sync-collection (RFC 6578)
+ * and principal-property-search / principal-search-property-set (RFC 3744 §9.4-9.5).
+ * Filters become core structures (core/dav/filters.ts) and are evaluated there.
+ */
+import { COLLATIONS, matchCalendarFilter, matchCardFilter, prefilterRange, type CardFilter, type Collation, type CompFilter, type ParamFilter, type PropFilter, type Range, type TextMatch } from '../../../core/dav/filters.ts';
+import { RecurrenceLimitError, expandCalendarObject, freeBusy, freeBusyToICalendar, icalDateTimeUtc, limitRecurrenceSet } from '../../../core/dav/icalendar.ts';
+import type { DavObject } from '../../../core/dav/store.ts';
+import { DomainError } from '../../../core/errors.ts';
+import { NS, child, children, serializeXml, textOf, type XmlElement, type XmlNode } from '../../../lib/xml.ts';
+import { BadPath, href, parseDavPath, pathOfHref, type DavPath } from './paths.ts';
+import { clark, d, parseSyncToken, splitClark, x, type Target } from './props.ts';
+import { multistatus, propNames, propResponse, statusResponse, type PropRequest } from './multistatus.ts';
+import { HttpError, xmlBody, type DavRequest } from './server.ts';
+
+export interface ReportHelpers {
+  resolve(p: DavPath): Promise<Target | null>;
+  targetHref(t: Target): string;
+  depth: '0' | '1';
+}
+
+const bad = (msg: string) => new HttpError(400, msg);
+const CALDATA = clark(NS.CALDAV, 'calendar-data');
+const ADDRDATA = clark(NS.CARDDAV, 'address-data');
+
+function send(r: DavRequest, xml: string): void {
+  r.reply.code(207).header('content-type', 'application/xml; charset=utf-8').send(xml);
+}
+
+function timeRange(el: XmlElement | undefined): Range | undefined {
+  if (!el) return undefined;
+  const s = el.attrs.get('start');
+  const e = el.attrs.get('end');
+  if (s === undefined && e === undefined) throw bad('a time-range needs start or end');
+  try {
+    const range = { start: s === undefined ? null : icalDateTimeUtc(s), end: e === undefined ? null : icalDateTimeUtc(e) };
+    if (range.start !== null && range.end !== null && range.end <= range.start) throw bad('a time-range must end after it starts');
+    return range;
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(403, 'time-range start and end must be UTC date-times (YYYYMMDDTHHMMSSZ)', { ns: NS.CALDAV, name: 'valid-filter' });
+  }
+}
+
+function textMatch(el: XmlElement, ns: string, dflt: Collation): TextMatch {
+  const collation = (el.attrs.get('collation') ?? dflt) as Collation;
+  if (!COLLATIONS.includes(collation)) throw new HttpError(403, `collation ${collation} is not supported`, { ns, name: 'supported-collation' });
+  const mt = el.attrs.get('match-type') ?? 'contains';
+  if (!['equals', 'contains', 'starts-with', 'ends-with'].includes(mt)) throw bad(`match-type ${mt} is not known`);
+  return { value: textOf(el), collation, matchType: mt as TextMatch['matchType'], negate: (el.attrs.get('negate-condition') ?? 'no') === 'yes' };
+}
+
+function paramFilter(el: XmlElement, ns: string, dflt: Collation): ParamFilter {
+  const name = el.attrs.get('name');
+  if (!name) throw bad('a param-filter needs a name');
+  const tm = child(el, ns, 'text-match');
+  return { name, isNotDefined: !!child(el, ns, 'is-not-defined'), ...(tm ? { textMatch: textMatch(tm, ns, dflt) } : {}) };
+}
+
+function propFilter(el: XmlElement, ns: string, dflt: Collation): PropFilter {
+  const name = el.attrs.get('name');
+  if (!name) throw bad('a prop-filter needs a name');
+  const tr = ns === NS.CALDAV ? timeRange(child(el, ns, 'time-range')) : undefined;
+  const test = el.attrs.get('test') === 'allof' ? 'allof' : 'anyof';
+  return {
+    name, isNotDefined: !!child(el, ns, 'is-not-defined'), test,
+    textMatches: children(el, ns, 'text-match').map((t) => textMatch(t, ns, dflt)),
+    ...(tr ? { timeRange: tr } : {}),
+    params: children(el, ns, 'param-filter').map((p) => paramFilter(p, ns, dflt)),
+  };
+}
+
+function compFilter(el: XmlElement, depth = 0): CompFilter {
+  const name = el.attrs.get('name');
+  if (!name) throw bad('a comp-filter needs a name');
+  if (depth > 8) throw bad('comp-filters nest too deeply');
+  const tr = timeRange(child(el, NS.CALDAV, 'time-range'));
+  return {
+    name, isNotDefined: !!child(el, NS.CALDAV, 'is-not-defined'), ...(tr ? { timeRange: tr } : {}),
+    props: children(el, NS.CALDAV, 'prop-filter').map((p) => propFilter(p, NS.CALDAV, 'i;ascii-casemap')),
+    comps: children(el, NS.CALDAV, 'comp-filter').map((c) => compFilter(c, depth + 1)),
+  };
+}
+
+/** The DAV:prop of a report body, and how calendar-data is to be shaped (expand, limit-recurrence-set). */
+function reportProps(root: XmlElement): { req: PropRequest; expand?: Range; limit?: Range } {
+  const prop = child(root, NS.DAV, 'prop');
+  if (child(root, NS.DAV, 'allprop')) return { req: { kind: 'allprop', include: [] } };
+  if (child(root, NS.DAV, 'propname')) return { req: { kind: 'propname' } };
+  const cd = prop ? child(prop, NS.CALDAV, 'calendar-data') : undefined;
+  const exp = cd ? child(cd, NS.CALDAV, 'expand') : undefined;
+  const lim = cd ? child(cd, NS.CALDAV, 'limit-recurrence-set') : undefined;
+  const need = (r: Range | undefined) => {
+    if (!r || r.start === null || r.end === null) throw new HttpError(403, 'expand and limit-recurrence-set need start and end', { ns: NS.CALDAV, name: 'valid-filter' });
+    return r;
+  };
+  return {
+    req: { kind: 'prop', names: propNames(prop) },
+    ...(exp ? { expand: need(timeRange(exp)) } : {}),
+    ...(lim ? { limit: need(timeRange(lim)) } : {}),
+  };
+}
+
+/** The report-specific properties of a resource (its data). */
+function dataProp(obj: DavObject, shape: { expand?: Range; limit?: Range }, timezone = '') {
+  return (name: string): XmlNode | undefined | null => {
+    if (name === CALDATA) {
+      if (obj.component === 'VCARD') return null;
+      let text = obj.data;
+      const tz = timezone ? { timezone } : {};
+      try {
+        if (shape.expand) text = expandCalendarObject(text, shape.expand as { start: number; end: number }, tz);
+        else if (shape.limit) text = limitRecurrenceSet(text, shape.limit as { start: number; end: number }, tz);
+      } catch (e) {
+        if (e instanceof RecurrenceLimitError) throw new HttpError(403, 'the recurrence set in the range is too large to expand; ask for a shorter range', { ns: NS.DAV, name: 'number-of-matches-within-limits' });
+        throw e;
+      }
+      return x(NS.CALDAV, 'calendar-data', text);
+    }
+    if (name === ADDRDATA) return obj.component === 'VCARD' ? x(NS.CARDDAV, 'address-data', obj.data) : null;
+    return undefined;
+  };
+}
+
+const resourceTarget = (t: Extract<Target, { kind: 'collection' | 'resource' }>, obj: DavObject): Target =>
+  ({ kind: 'resource', home: t.home, owner: t.owner, coll: t.coll, obj });
+
+async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHelpers): Promise<void> {
+  const shape = reportProps(root);
+  const hrefs = children(root, NS.DAV, 'href').map(textOf);
+  if (hrefs.length > r.deps.maxReportResults) throw new HttpError(403, `at most ${r.deps.maxReportResults} hrefs per multiget`, { ns: NS.DAV, name: 'number-of-matches-within-limits' });
+  const out: XmlNode[] = [];
+  for (const hv of hrefs) {
+    const path = pathOfHref(hv);
+    let p: DavPath | null = null;
+    try {
+      p = path ? parseDavPath(path) : null;
+    } catch (e) {
+      if (!(e instanceof BadPath)) throw e;
+    }
+    const target = p && p.kind === 'resource' ? await h.resolve(p) : null;
+    if (!target || target.kind !== 'resource') { out.push(statusResponse(hv, 404)); continue; }
+    if (t.kind === 'collection' && target.coll.id !== t.coll.id) { out.push(statusResponse(hv, 404)); continue; }
+    out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(target.obj, shape, target.coll.timezone)));
+  }
+  send(r, multistatus(out));
+}
+
+async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: ReportHelpers): Promise<void> {
+  if (t.kind !== 'collection' && t.kind !== 'resource') throw new HttpError(403, 'calendar-query runs on a calendar', { ns: NS.DAV, name: 'supported-report' });
+  const shape = reportProps(root);
+  const f = child(root, NS.CALDAV, 'filter');
+  const top = f ? child(f, NS.CALDAV, 'comp-filter') : undefined;
+  if (!top) throw new HttpError(403, 'calendar-query needs a filter with a VCALENDAR comp-filter', { ns: NS.CALDAV, name: 'valid-filter' });
+  const filter = compFilter(top);
+  if (filter.name.toUpperCase() !== 'VCALENDAR') throw new HttpError(403, 'the top comp-filter must name VCALENDAR', { ns: NS.CALDAV, name: 'valid-filter' });
+  const pre = prefilterRange(filter);
+  const candidates = t.kind === 'resource'
+    ? [t.obj]
+    : await r.deps.dav.objects(r.user, t.coll.id, { withData: true, ...(pre ? { range: pre.range, component: pre.component } : {}) });
+  const out: XmlNode[] = [];
+  for (const obj of candidates) {
+    let hit = false;
+    try {
+      hit = matchCalendarFilter(obj.data, filter, { timezone: t.coll.timezone });
+    } catch (e) {
+      r.deps.log.warn({ err: (e as Error).message, resource: obj.name }, 'dav.query.unreadable');
+    }
+    if (!hit) continue;
+    if (out.length >= r.deps.maxReportResults) {
+      out.push(statusResponse(h.targetHref(t), 507));
+      break;
+    }
+    out.push(await propResponse(resourceTarget(t, obj), h.targetHref(resourceTarget(t, obj)), shape.req, r.ctx, dataProp(obj, shape, t.coll.timezone)));
+  }
+  send(r, multistatus(out));
+}
+
+async function freeBusyQuery(r: DavRequest, t: Target, root: XmlElement): Promise<void> {
+  if (t.kind !== 'collection' || t.coll.kind !== 'calendar') throw new HttpError(403, 'free-busy-query runs on a calendar', { ns: NS.DAV, name: 'supported-report' });
+  const range = timeRange(child(root, NS.CALDAV, 'time-range'));
+  if (!range || range.start === null || range.end === null) throw new HttpError(400, 'free-busy-query needs a time-range with start and end');
+  const objs = await r.deps.dav.objects(r.user, t.coll.id, { withData: true, range });
+  const periods = freeBusy(objs.map((o) => o.data), range as { start: number; end: number }, t.coll.timezone ? { timezone: t.coll.timezone } : {});
+  const text = freeBusyToICalendar(periods, range as { start: number; end: number }, { dtstamp: Date.now() });
+  r.reply.code(200).header('content-type', 'text/calendar; charset=utf-8').send(text);
+}
+
+async function addressbookQuery(r: DavRequest, t: Target, root: XmlElement, h: ReportHelpers): Promise<void> {
+  if (t.kind !== 'collection' || t.coll.kind !== 'addressbook') throw new HttpError(403, 'addressbook-query runs on an address book', { ns: NS.DAV, name: 'supported-report' });
+  const shape = reportProps(root);
+  const f = child(root, NS.CARDDAV, 'filter');
+  const filter: CardFilter = {
+    test: f?.attrs.get('test') === 'allof' ? 'allof' : 'anyof',
+    props: f ? children(f, NS.CARDDAV, 'prop-filter').map((p) => propFilter(p, NS.CARDDAV, 'i;unicode-casemap')) : [],
+  };
+  const lim = child(root, NS.CARDDAV, 'limit');
+  const nres = lim ? Number(textOf(child(lim, NS.CARDDAV, 'nresults') ?? lim)) : Infinity;
+  const max = Math.min(Number.isFinite(nres) && nres > 0 ? nres : Infinity, r.deps.maxReportResults);
+  const objs = await r.deps.dav.objects(r.user, t.coll.id, { withData: true });
+  const out: XmlNode[] = [];
+  for (const obj of objs) {
+    let hit = false;
+    try {
+      hit = matchCardFilter(obj.data, filter);
+    } catch (e) {
+      r.deps.log.warn({ err: (e as Error).message, resource: obj.name }, 'dav.query.unreadable');
+    }
+    if (!hit) continue;
+    if (out.length >= max) {
+      out.push(d('response', [d('href', h.targetHref(t)), d('status', 'HTTP/1.1 507 Insufficient Storage'), d('error', [d('number-of-matches-within-limits')])]));
+      break;
+    }
+    out.push(await propResponse(resourceTarget(t, obj), h.targetHref(resourceTarget(t, obj)), shape.req, r.ctx, dataProp(obj, shape)));
+  }
+  send(r, multistatus(out));
+}
+
+async function syncCollection(r: DavRequest, t: Target, root: XmlElement, h: ReportHelpers): Promise<void> {
+  if (t.kind !== 'collection') throw new HttpError(403, 'sync-collection runs on a collection', { ns: NS.DAV, name: 'supported-report' });
+  // Depth 1 and infinite are the same here: collections hold no collections.
+  const levelEl = child(root, NS.DAV, 'sync-level');
+  const level = levelEl ? textOf(levelEl).toLowerCase() : '1';
+  if (level !== '1' && level !== 'infinite') throw bad('sync-level must be 1 or infinite');
+  const tokenEl = child(root, NS.DAV, 'sync-token');
+  const tokenText = tokenEl ? textOf(tokenEl) : '';
+  const shape = reportProps(root);
+  const lim = child(root, NS.DAV, 'limit');
+  const nres = lim ? Number(textOf(child(lim, NS.DAV, 'nresults') ?? lim)) : NaN;
+  const limit = Math.min(Number.isSafeInteger(nres) && nres > 0 ? nres : r.deps.maxReportResults, r.deps.maxReportResults);
+  let since = 0;
+  if (tokenText) {
+    const tok = parseSyncToken(tokenText);
+    if (!tok || tok.collection !== t.coll.id) throw new HttpError(403, 'the sync token is not one of this collection', { ns: NS.DAV, name: 'valid-sync-token' });
+    since = tok.modseq;
+  }
+  let changes;
+  try {
+    changes = await r.deps.dav.changesSince(r.user, t.coll, since, limit);
+  } catch (e) {
+    if (e instanceof DomainError && e.code === 'INVALID_INPUT') throw new HttpError(403, e.detail, { ns: NS.DAV, name: 'valid-sync-token' });
+    throw e;
+  }
+  const out: XmlNode[] = [];
+  for (const o of changes.changed) {
+    const full = await r.deps.dav.object(r.user, t.coll.id, o.name);
+    if (!full) continue;
+    const target = resourceTarget(t, full);
+    out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(full, shape)));
+  }
+  // An initial sync lists what exists; removals matter only to a client that had a token.
+  if (since > 0) for (const name of changes.removed) out.push(statusResponse(href.resource(t.home, t.owner.address, t.coll.name, name), 404));
+  if (changes.truncated) out.push(statusResponse(h.targetHref(t), 507));
+  send(r, multistatus(out, [d('sync-token', `urn:bulwark:sync:${t.coll.id}:${changes.modseq}`)]));
+}
+
+async function principalSearch(r: DavRequest, root: XmlElement, h: ReportHelpers): Promise<void> {
+  const shape = reportProps(root);
+  const searches = children(root, NS.DAV, 'property-search').map((s) => ({
+    props: propNames(child(s, NS.DAV, 'prop')),
+    match: textOf(child(s, NS.DAV, 'match') ?? s).toLowerCase(),
+  }));
+  const allof = root.attrs.get('test') === 'allof';
+  const candidates = await r.deps.directory.searchAccounts(r.user.domainId, '', r.deps.maxReportResults);
+  const out: XmlNode[] = [];
+  for (const a of candidates) {
+    const hay: Record<string, string[]> = {
+      [clark(NS.DAV, 'displayname')]: [a.displayName, a.address],
+      [clark(NS.CALDAV, 'calendar-user-address-set')]: [`mailto:${a.address}`],
+      [clark(NS.CS, 'email-address-set')]: [a.address],
+    };
+    const test = (s: { props: string[]; match: string }) => s.props.some((p) => (hay[p] ?? []).some((v) => v.toLowerCase().includes(s.match)));
+    if (searches.length && !(allof ? searches.every(test) : searches.some(test))) continue;
+    const target: Target = { kind: 'principal', owner: a };
+    out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx));
+  }
+  send(r, multistatus(out));
+}
+
+function principalSearchPropertySet(r: DavRequest): void {
+  const p = (ns: string, name: string, desc: string) => d('principal-search-property', [d('prop', [x(ns, name)]), x(NS.DAV, 'description', desc)]);
+  const body = d('principal-search-property-set', [
+    p(NS.DAV, 'displayname', 'Name'), p(NS.CALDAV, 'calendar-user-address-set', 'Calendar address'), p(NS.CS, 'email-address-set', 'E-mail address'),
+  ]);
+  r.reply.code(200).header('content-type', 'application/xml; charset=utf-8').send(serializeXml(body));
+}
+
+export async function runReport(r: DavRequest, t: Target, h: ReportHelpers): Promise<void> {
+  const root = xmlBody(r);
+  if (!root) throw bad('REPORT needs a body');
+  const key = clark(root.ns, root.name);
+  switch (key) {
+    case clark(NS.CALDAV, 'calendar-multiget'): case clark(NS.CARDDAV, 'addressbook-multiget'): return multiget(r, t, root, h);
+    case clark(NS.CALDAV, 'calendar-query'): return calendarQuery(r, t, root, h);
+    case clark(NS.CALDAV, 'free-busy-query'): return freeBusyQuery(r, t, root);
+    case clark(NS.CARDDAV, 'addressbook-query'): return addressbookQuery(r, t, root, h);
+    case clark(NS.DAV, 'sync-collection'): return syncCollection(r, t, root, h);
+    case clark(NS.DAV, 'principal-property-search'): return principalSearch(r, root, h);
+    case clark(NS.DAV, 'principal-search-property-set'): return principalSearchPropertySet(r);
+    default: {
+      const { ns, name } = splitClark(key);
+      throw new HttpError(403, `the report ${name} (${ns}) is not supported`, { ns: NS.DAV, name: 'supported-report' });
+    }
+  }
+}
