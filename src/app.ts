@@ -2,6 +2,7 @@
  * Wires one installation together: configuration, stores, core services. The CLI and the
  * server both start here, so they see the same directory through the same rules.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { loadConfig, type LoadedConfig } from './ops/config/load.ts';
 import type { Config } from './ops/config/schema.ts';
@@ -26,6 +27,9 @@ import { Sharing } from './core/mail/sharing.ts';
 import { TextIndexer } from './core/mail/indexer.ts';
 import { DavStore } from './core/dav/store.ts';
 import { davValidators } from './core/dav/resources.ts';
+import { Scheduler } from './core/dav/scheduling.ts';
+import { imipMessage } from './core/dav/imip.ts';
+import { imipHook } from './core/dav/imip-in.ts';
 
 export interface App {
   config: Config;
@@ -45,6 +49,8 @@ export interface App {
   indexer: TextIndexer;
   /** Calendars, task lists and address books (CalDAV, CardDAV). */
   dav: DavStore;
+  /** Implicit scheduling (RFC 6638) after calendar changes. */
+  scheduler: Scheduler;
   queue: MailQueue;
   /** DKIM signing keys per domain; signs submitted mail that leaves for other domains. */
   dkim: DkimKeys;
@@ -90,9 +96,11 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
       log,
     })
     : null;
+  // The pipeline's iMIP hook needs the scheduler, which needs the reception built on the pipeline.
+  let imip: ReturnType<typeof imipHook> = { name: 'imip', after: async () => {} };
   const pipeline = new DeliveryPipeline({
     mail, bus, log, onStored: (partition) => indexer.kick(partition),
-    hooks: { authenticate: auth?.authenticate, contentChecks: [], filters: auth ? [auth.filter] : [] },
+    hooks: { authenticate: auth?.authenticate, contentChecks: [], filters: auth ? [auth.filter] : [], stored: [{ name: 'imip', after: (ctx) => imip.after(ctx) }] },
     hostname: loaded.config.server.hostname,
     maxMessageSize: loaded.config.limits.max_message_size,
   });
@@ -122,6 +130,26 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
   const dav = new DavStore(mail, bus, davValidators(), {
     maxResourceBytes: c.dav.max_resource_bytes, maxResourcesPerCollection: c.dav.max_resources_per_collection, maxCollections: c.dav.max_collections,
   });
+  const reception = new Reception(directory, mail, pipeline, queue, c.server.hostname, (raw) => dkim.signOutbound(raw), new BlockRules(stores, directory, { log, address: (a) => privacy.address(a) }));
+  const scheduler = new Scheduler({
+    dav, log,
+    resolve: async (address) => {
+      const ex = await directory.expand(address).catch(() => null);
+      if (ex && ex.accounts.length === 1 && ex.external.length === 0) return { kind: 'local', account: ex.accounts[0] };
+      const domain = address.slice(address.lastIndexOf('@') + 1);
+      if (await directory.isLocalDomain(domain)) return { kind: 'unknown' };
+      return { kind: 'external', address };
+    },
+    isOwnAddress: async (account, address) => address === account.address.toLowerCase() || (await reception.maySendAs(account, address).catch(() => false)),
+    sendImip: async (from, to, method, ical, summary) => {
+      const raw = imipMessage({ from: from.address, fromName: from.displayName, to, method, ical, summary, hostname: c.server.hostname });
+      await reception.accept({
+        id: `imip.${randomUUID()}`, raw, from: from.address, local: [], external: [{ address: to, accountId: null }], account: from,
+        source: { protocol: 'submission', revealClient: false, authenticatedAs: from.address }, receivedAt: Date.now(), withProtocol: 'HTTPSA',
+      });
+    },
+  });
+  imip = imipHook(scheduler);
   return {
     config: loaded.config,
     dataDir,
@@ -137,7 +165,8 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     sharing,
     indexer,
     dav,
-    reception: new Reception(directory, mail, pipeline, queue, c.server.hostname, (raw) => dkim.signOutbound(raw), new BlockRules(stores, directory, { log, address: (a) => privacy.address(a) })),
+    reception,
+    scheduler,
     queue,
     dkim,
     privacy,

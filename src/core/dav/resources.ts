@@ -21,8 +21,12 @@ function calendar(text: string, allowed: string[], maxBytes: number, allowMethod
 export function davValidators(): Partial<Record<DavKind, Validator>> {
   return {
     calendar: (text, coll) => calendar(text, coll.components, Number.MAX_SAFE_INTEGER),
-    // Scheduling messages carry their METHOD (RFC 6638 §3.2.1).
-    inbox: (text, coll) => calendar(text, coll.components, Number.MAX_SAFE_INTEGER, true),
+    // Scheduling messages carry their METHOD (RFC 6638 §3.2.1), and several of them (a REQUEST,
+    // its update, a CANCEL) share a UID: in the inbox the resource name keeps them apart.
+    inbox: (text, coll, name) => {
+      const m = calendar(text, coll.components, Number.MAX_SAFE_INTEGER, true);
+      return { ...m, uid: `${m.uid}\u0000${name}` };
+    },
     addressbook: (text, _coll, name) => parseVCard(text, name).meta,
   };
 }

@@ -361,6 +361,16 @@ export class DavStore {
     return r ? davObject(r) : null;
   }
 
+  /** The account's resource with this UID in any of its calendars (not the inbox), with its collection. */
+  async findCalendarObject(account: AccountRef, uid: string): Promise<{ collection: CollectionInfo; object: DavObject } | null> {
+    for (const c of await this.collections(account, 'calendars')) {
+      if (c.kind !== 'calendar') continue;
+      const o = await this.objectByUid(account, c.id, uid);
+      if (o) return { collection: c, object: o };
+    }
+    return null;
+  }
+
   /** Validates a resource for a collection without storing it. */
   validate(collection: CollectionInfo, text: string, name: string): ResourceMeta {
     if (Buffer.byteLength(text, 'utf8') > this.#limits.maxResourceBytes) {

@@ -138,6 +138,13 @@ const announce: Stage = async (ctx, deps) => {
     }
   }
   for (const p of partitions) deps.onStored?.(p);
+  for (const h of deps.hooks.stored ?? []) {
+    try {
+      await h.after(ctx);
+    } catch (e) {
+      deps.log.warn({ id: ctx.req.id, hook: h.name, err: (e as Error).message }, 'delivery.stored_hook_failed');
+    }
+  }
 };
 
 function asDomainError(e: unknown): DomainError {

@@ -89,4 +89,14 @@ export interface DeliveryHooks {
   authenticate?: (ctx: DeliveryContext) => Promise<string | null>;
   contentChecks: ContentCheck[];
   filters: RecipientFilter[];
+  /**
+   * After the message is stored and announced: work that follows from it (iMIP into the
+   * recipient's calendar). Failures are logged and never undo or refuse the delivery.
+   */
+  stored?: StoredHook[];
+}
+
+export interface StoredHook {
+  name: string;
+  after(ctx: DeliveryContext): Promise<void>;
 }

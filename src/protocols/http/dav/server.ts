@@ -25,9 +25,12 @@ import { BadPath, hrefOf, href, parseDavPath, pathOfHref, type DavPath } from '.
 import { LIVE, WRITABLE, clark, d, type PropContext, type Target } from './props.ts';
 import { errorBody, multistatus, propRequestOf, propResponse, statusLine, statusResponse } from './multistatus.ts';
 import { runReport } from './reports.ts';
+import type { Scheduler } from '../../../core/dav/scheduling.ts';
 
 export interface DavDeps extends LoginDeps {
   dav: DavStore;
+  /** Implicit scheduling after changes in calendars (RFC 6638); none: no scheduling. */
+  scheduler?: Scheduler;
   log: Logger;
   /** Refuse credentials on a connection without TLS. */
   requireTls: boolean;
@@ -37,7 +40,7 @@ export interface DavDeps extends LoginDeps {
 
 export const DAV_METHODS = ['PROPFIND', 'PROPPATCH', 'MKCOL', 'MKCALENDAR', 'REPORT', 'COPY', 'MOVE'] as const;
 const ALLOW = 'OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT, COPY, MOVE';
-const DAV_CLASSES = '1, 3, access-control, calendar-access, addressbook, extended-mkcol';
+const DAV_CLASSES = '1, 3, access-control, calendar-access, calendar-auto-schedule, addressbook, extended-mkcol';
 
 /** A failed request with its HTTP status and optional DAV:error precondition. */
 export class HttpError extends Error {
@@ -364,17 +367,22 @@ async function put(r: DavRequest): Promise<void> {
   const coll = await r.deps.dav.collection(r.user, p.home, p.collection);
   if (!coll) throw new HttpError(409, 'the collection does not exist');
   checkContentType(r.req, p.home);
+  const before = r.deps.scheduler && coll.kind === 'calendar' ? await r.deps.dav.object(r.user, coll.id, p.name) : null;
   const res = await r.deps.dav.put(r.user, coll, p.name, r.body, preconditions(r.req));
+  // Scheduling runs after the change committed; it may rewrite the copy (SCHEDULE-STATUS).
+  const sched = r.deps.scheduler ? await r.deps.scheduler.afterPut(r.user, coll, p.name, before?.data ?? null, res.object.data) : { rewritten: false };
   // The ETag only when the stored bytes are the ones sent (RFC 4791 §5.3.4).
-  if (res.object.data === r.body) r.reply.header('etag', res.etag);
+  if (res.object.data === r.body && !sched.rewritten) r.reply.header('etag', res.etag);
   r.reply.code(res.created ? 201 : 204).send();
 }
 
 async function del(r: DavRequest): Promise<void> {
   const t = await resolve(r);
   if (!t) throw new HttpError(404, 'not found');
-  if (t.kind === 'resource') await r.deps.dav.delete(r.user, t.coll.id, t.obj.name, preconditions(r.req));
-  else if (t.kind === 'collection') {
+  if (t.kind === 'resource') {
+    await r.deps.dav.delete(r.user, t.coll.id, t.obj.name, preconditions(r.req));
+    await r.deps.scheduler?.afterDelete(r.user, t.coll, t.obj.data);
+  } else if (t.kind === 'collection') {
     const pre = preconditions(r.req);
     if (pre.ifMatch && pre.ifMatch !== '*') throw new DomainError('PRECONDITION_FAILED', 'collections have no ETag');
     await r.deps.dav.deleteCollection(r.user, t.coll.id);
