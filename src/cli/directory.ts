@@ -8,7 +8,7 @@ import { collect, formatBytes, out, parseBool, parseQuota, printJson, printTable
 import { generatePassword } from '../security/passwords.ts';
 import { moveAccount } from '../core/mail/move.ts';
 import { displayAddress } from '../lib/address.ts';
-import type { AccountInfo, ListInfo, AliasInfo, PostPolicy } from '../core/directory/directory.ts';
+import type { AccountInfo, AccountKind, ListInfo, AliasInfo, PostPolicy } from '../core/directory/directory.ts';
 import { DomainError } from '../core/errors.ts';
 import { actorLabel, requireAdmin, requireDomainAdmin, type Role } from '../core/actor.ts';
 import { recordAudit } from '../security/audit.ts';
@@ -117,13 +117,15 @@ export function registerDirectory(program: Command): void {
     .option('--quota <size>', 'storage quota, e.g. 2G (default: limits.default_quota)')
     .option('--role <roles>', 'roles: user, domain-admin, admin, auditor (comma-separated or repeated)', collect)
     .option('--partition <name>', 'place in this partition instead of by policy')
-    .action(async (address: string, o: { passwordStdin?: boolean; name?: string; quota?: string; role?: string[]; partition?: string }, cmd: Command) => {
+    .option('--kind <kind>', 'individual (default), room or resource: rooms and resources accept invitations when free and decline on a conflict')
+    .action(async (address: string, o: { passwordStdin?: boolean; name?: string; quota?: string; role?: string[]; partition?: string; kind?: string }, cmd: Command) => {
       const { password, generated } = await passwordFrom(o);
       await withApp(cmd, async (app, actor) => {
         const a = await app.directory.addAccount(actor, {
           address, password, displayName: o.name, quota: o.quota === undefined ? undefined : parseQuota(o.quota), roles: o.role as Role[] | undefined, partition: o.partition,
+          kind: o.kind as AccountKind | undefined,
         });
-        out(`account ${a.displayAddress} added (partition ${a.partition}, roles ${a.roles.join(',')})`);
+        out(`account ${a.displayAddress} added (partition ${a.partition}, roles ${a.roles.join(',')}${a.kind !== 'individual' ? `, ${a.kind}` : ''})`);
         if (generated) out(`password: ${password}\n(shown once; it is stored only as an argon2id hash)`);
       });
     });

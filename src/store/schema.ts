@@ -12,6 +12,7 @@ import type { AuthLocksTables } from './migrations/0005-auth-locks.ts';
 import type { MailboxAclTables } from './migrations/0006-mailbox-acl.ts';
 import type { PartitionImapTables } from './migrations/0004-partition-imap.ts';
 import type { PartitionDavTables } from './migrations/0005-partition-dav.ts';
+import type { AccountKind } from './migrations/0007-account-kind.ts';
 
 export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocksTables, MailboxAclTables {
   domains: { id: Generated<number>; name: string; enabled: number; created_at: number; updated_at: number };
@@ -29,6 +30,7 @@ export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocks
     created_at: number;
     updated_at: number;
     password_changed_at: number;
+    kind: Generated<AccountKind>;
   };
   /** One row per address in use, whatever owns it: keeps the namespace unique under races. */
   addresses: { address: string; kind: 'account' | 'alias' | 'list'; domain_id: number };

@@ -237,3 +237,44 @@ export function withScheduleStatus(organizerCopy: string, status: Map<string, st
 export function methodOf(text: string): string {
   return String(parse(text).getFirstPropertyValue('method') ?? '').toUpperCase();
 }
+
+/** A free/busy request POSTed to the scheduling outbox (RFC 6638 §5.1): METHOD:REQUEST with one VFREEBUSY. */
+export interface FreeBusyRequest {
+  uid: string;
+  organizer: string;
+  attendees: string[];
+  start: number;
+  end: number;
+}
+
+export function parseFreeBusyRequest(text: string): FreeBusyRequest {
+  let vcal: any;
+  try {
+    vcal = parse(text);
+  } catch (e) {
+    throw new TypeError(`not iCalendar: ${(e as Error).message.slice(0, 120)}`);
+  }
+  if (String(vcal.getFirstPropertyValue('method') ?? '').toUpperCase() !== 'REQUEST') throw new TypeError('METHOD must be REQUEST');
+  const fbs = vcal.getAllSubcomponents('vfreebusy');
+  if (fbs.length !== 1) throw new TypeError('exactly one VFREEBUSY is needed');
+  const fb = fbs[0];
+  const organizer = calAddress(fb.getFirstPropertyValue('organizer'));
+  const start = fb.getFirstPropertyValue('dtstart');
+  const end = fb.getFirstPropertyValue('dtend');
+  if (!organizer || !start || !end) throw new TypeError('VFREEBUSY needs ORGANIZER, DTSTART and DTEND');
+  const attendees = fb.getAllProperties('attendee').map((p: any) => calAddress(p.getFirstValue())).filter((a: string | null): a is string => !!a);
+  if (attendees.length === 0 || attendees.length > 100) throw new TypeError('1 to 100 ATTENDEEs are needed');
+  const s = start.toJSDate().getTime();
+  const e = end.toJSDate().getTime();
+  if (!(e > s) || e - s > 400 * 86_400_000) throw new TypeError('the range must end after it starts and span at most 400 days');
+  return { uid: String(fb.getFirstPropertyValue('uid') ?? ''), organizer, attendees, start: s, end: e };
+}
+
+/** The copy with one attendee's PARTSTAT set on every component. */
+export function withPartstat(text: string, attendee: string, partstat: string): string {
+  const vcal = parse(text);
+  for (const c of components(vcal)) {
+    for (const p of c.getAllProperties('attendee')) if (calAddress(p.getFirstValue()) === attendee) { p.setParameter('partstat', partstat); p.removeParameter('rsvp'); }
+  }
+  return vcal.toString();
+}

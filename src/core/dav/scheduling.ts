@@ -23,9 +23,10 @@ import type { Logger } from 'pino';
 import type { AccountInfo } from '../directory/directory.ts';
 import type { CollectionInfo, DavStore } from './store.ts';
 import {
-  answersOf, applyReply, attendeeCopy, cancelledCopy, organizerMessage, replyMessage, scheduleDigest, schedulingInfo, withScheduleStatus,
+  answersOf, applyReply, attendeeCopy, cancelledCopy, organizerMessage, replyMessage, scheduleDigest, schedulingInfo, withPartstat, withScheduleStatus,
   type SchedulingInfo,
 } from './itip.ts';
+import { freeBusy, parseCalendarObject, type BusyPeriod } from './icalendar.ts';
 
 /** Where an address leads: a local account, an external address, or a local address with no account. */
 export type Recipient = { kind: 'local'; account: AccountInfo } | { kind: 'external'; address: string } | { kind: 'unknown' };
@@ -51,6 +52,11 @@ export class Scheduler {
   readonly #d: SchedulingDeps;
   constructor(deps: SchedulingDeps) {
     this.#d = deps;
+  }
+
+  /** Whether the account may act as this calendar user address (its own, or one it may send as). */
+  isOwn(account: AccountInfo, address: string): Promise<boolean> {
+    return this.#d.isOwnAddress(account, address.toLowerCase());
   }
 
   /** After a PUT of `after` (replacing `before`, or new) into one of the account's calendars. */
@@ -140,6 +146,26 @@ export class Scheduler {
     await this.#toInbox(account, text);
   }
 
+  /**
+   * Busy time of a calendar user for scheduling (RFC 6638 §5): the periods of every calendar
+   * of a local account, busy times only (no titles, no details); null when the address is no
+   * local account (request-status 3.7) .
+   */
+  async busyTimes(address: string, range: { start: number; end: number }, excludeUid?: string): Promise<BusyPeriod[] | null> {
+    const to = await this.#d.resolve(address.toLowerCase());
+    if (to.kind !== 'local') return null;
+    return this.#busyOf(to.account, range, excludeUid);
+  }
+
+  async #busyOf(account: AccountInfo, range: { start: number; end: number }, excludeUid?: string): Promise<BusyPeriod[]> {
+    const texts: string[] = [];
+    for (const c of await this.#d.dav.collections(account, 'calendars')) {
+      if (c.kind !== 'calendar') continue;
+      for (const o of await this.#d.dav.objects(account, c.id, { withData: true, range })) if (o.uid !== excludeUid) texts.push(o.data);
+    }
+    return freeBusy(texts, range);
+  }
+
   async #myAddress(account: AccountInfo, info: SchedulingInfo): Promise<string | null> {
     for (const a of info.attendees.keys()) if (await this.#d.isOwnAddress(account, a)) return a;
     return null;
@@ -166,10 +192,14 @@ export class Scheduler {
       }
     }
     if (status.size === 0) return { rewritten: false };
-    const stored = withScheduleStatus(after, status);
-    if (stored === after) return { rewritten: false };
+    // On the copy as it is now (a room's answer may have updated it already), and only if the
+    // organizer has not changed it again meanwhile.
+    const current = await this.#d.dav.object(user, coll.id, name);
+    if (!current) return { rewritten: false };
+    const stored = withScheduleStatus(current.data, status);
+    if (stored === current.data) return { rewritten: current.data !== after };
     try {
-      await this.#d.dav.put(user, coll, name, stored);
+      await this.#d.dav.put(user, coll, name, stored, { ifMatch: current.etag });
       return { rewritten: true };
     } catch (e) {
       // The organizer changed it again meanwhile: their newer copy stands.
@@ -217,6 +247,7 @@ export class Scheduler {
       const a = to.account;
       await this.#d.dav.provision(a);
       const found = await this.#d.dav.findCalendarObject(a, info.uid);
+      if (method === 'REQUEST' && a.kind !== 'individual') return await this.#roomAnswers(a, attendee, message, found, info);
       if (method === 'REQUEST') {
         const copy = attendeeCopy(message, attendee, found?.object.data ?? null);
         if (found) await this.#d.dav.put(a, found.collection, found.object.name, copy);
@@ -235,6 +266,34 @@ export class Scheduler {
     }
   }
 
+  /**
+   * A room or resource answers an invitation itself: ACCEPTED when none of the meeting's
+   * instances overlaps its other bookings, DECLINED otherwise. An accepted meeting is booked
+   * into its calendar; the answer goes back to the organizer like any attendee's.
+   */
+  async #roomAnswers(room: AccountInfo, address: string, request: string, found: { collection: CollectionInfo; object: { name: string; data: string } } | null, info: SchedulingInfo): Promise<string> {
+    const mine = meetingPeriods(request);
+    let conflict = false;
+    if (mine.length) {
+      const range = { start: mine[0].start, end: Math.max(...mine.map((p) => p.end)) };
+      const busy = await this.#busyOf(room, range, info.uid);
+      conflict = mine.some((m) => busy.some((b) => b.start < m.end && m.start < b.end));
+    }
+    const partstat = conflict ? 'DECLINED' : 'ACCEPTED';
+    const copy = withPartstat(attendeeCopy(request, address, null), address, partstat);
+    if (partstat === 'ACCEPTED') {
+      if (found) await this.#d.dav.put(room, found.collection, found.object.name, copy);
+      else {
+        const target = await this.#defaultCalendar(room, info.component);
+        if (target) await this.#d.dav.put(room, target, randomName(), copy);
+      }
+    } else if (found) {
+      await this.#d.dav.delete(room, found.collection.id, found.object.name);
+    }
+    await this.#sendReply(room, address, replyMessage(copy, address, partstat), info);
+    return '2.0';
+  }
+
   async #toInbox(account: AccountInfo, message: string): Promise<void> {
     const inbox = await this.#d.dav.collection(account, 'calendars', 'inbox');
     if (inbox) await this.#d.dav.put(account, inbox, randomName(), message);
@@ -245,6 +304,18 @@ export class Scheduler {
     const cals = (await this.#d.dav.collections(account, 'calendars')).filter((c) => c.kind === 'calendar' && c.components.includes(component));
     const preferred = component === 'VTODO' ? 'tasks' : 'calendar';
     return cals.find((c) => c.name === preferred) ?? cals[0] ?? null;
+  }
+}
+
+/** The busy instances of a meeting itself, within a year from its first one (an endless rule is cut there). */
+function meetingPeriods(text: string): BusyPeriod[] {
+  try {
+    const o = parseCalendarObject(text, { maxBytes: Number.MAX_SAFE_INTEGER, allowMethod: true });
+    if (o.firstStart === null) return [];
+    const end = o.lastEnd === null ? o.firstStart + 366 * 86_400_000 : Math.min(o.lastEnd, o.firstStart + 366 * 86_400_000);
+    return freeBusy([text], { start: o.firstStart, end: Math.max(end, o.firstStart + 1) });
+  } catch {
+    return [];
   }
 }
 

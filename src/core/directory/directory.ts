@@ -26,6 +26,9 @@ import {
 import { DomainError, invalid } from '../errors.ts';
 import { mapDbError } from '../../store/errors.ts';
 import type { MailStore, AccountRef } from '../mail/mailstore.ts';
+import { ACCOUNT_KINDS, type AccountKind } from '../../store/migrations/0007-account-kind.ts';
+
+export type { AccountKind };
 
 export interface DirectoryLimits {
   defaultQuota: number;
@@ -59,6 +62,8 @@ export interface AccountInfo extends AccountRef {
   enabled: boolean;
   createdAt: number;
   updatedAt: number;
+  /** A person, or a room or resource that answers invitations itself (scheduling). */
+  kind: AccountKind;
 }
 
 export interface AliasInfo {
@@ -110,6 +115,7 @@ function toAccount(r: AccountRow): AccountInfo {
     enabled: r.enabled === 1,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    kind: (r.kind ?? 'individual') as AccountKind,
   };
 }
 
@@ -246,7 +252,7 @@ export class Directory {
     await trx.insertInto('addresses').values({ address, kind, domain_id: domainId }).execute();
   }
 
-  async addAccount(actor: Actor, input: { address: string; password: string; displayName?: string; quota?: number; roles?: Role[] | string; partition?: string }): Promise<AccountInfo> {
+  async addAccount(actor: Actor, input: { address: string; password: string; displayName?: string; quota?: number; roles?: Role[] | string; partition?: string; kind?: AccountKind }): Promise<AccountInfo> {
     const address = normaliseAddress(input.address);
     const { local, domain } = parseAddress(address);
     const roles = input.roles === undefined ? (['user'] as Role[]) : parseRoles(input.roles);
@@ -255,6 +261,8 @@ export class Directory {
     if (!Number.isSafeInteger(quota) || quota < 0) throw invalid('quota must be a whole number of bytes, 0 or more');
     const displayName = String(input.displayName ?? '').trim();
     if (displayName.length > 256) throw invalid('display name is longer than 256 characters');
+    const kind = input.kind ?? 'individual';
+    if (!(ACCOUNT_KINDS as readonly string[]).includes(kind)) throw invalid(`kind must be one of ${ACCOUNT_KINDS.join(', ')}`);
     if (input.partition !== undefined && !this.#stores.partitions.has(input.partition)) {
       throw invalid(`partition "${input.partition}" is not configured; known: ${[...this.#stores.partitions.keys()].join(', ')}`);
     }
@@ -274,9 +282,9 @@ export class Directory {
       const now = Date.now();
       const row = await trx.insertInto('accounts').values({
         domain_id: d.id, local_part: local, address, display_name: displayName, password_hash: hash, quota_bytes: quota,
-        roles: JSON.stringify(roles), enabled: 1, partition, created_at: now, updated_at: now, password_changed_at: now,
+        roles: JSON.stringify(roles), enabled: 1, partition, created_at: now, updated_at: now, password_changed_at: now, kind,
       }).returningAll().executeTakeFirstOrThrow();
-      await this.#audit(trx, actor, 'account.create', address, { partition, roles, quota, displayName });
+      await this.#audit(trx, actor, 'account.create', address, { partition, roles, quota, displayName, ...(kind !== 'individual' ? { kind } : {}) });
       return toAccount(row);
     });
     // Provisioning may fail while the partition is down; the account then gets its

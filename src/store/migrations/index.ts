@@ -10,6 +10,7 @@ import { blockRulesMigration, TABLE_NAMES as BLOCK_TABLES } from './0003-block-r
 import { dkimKeysMigration, TABLE_NAMES as DKIM_TABLES } from './0004-dkim-keys.ts';
 import { authLocksMigration, TABLE_NAMES as LOCK_TABLES } from './0005-auth-locks.ts';
 import { mailboxAclMigration, TABLE_NAMES as ACL_TABLES } from './0006-mailbox-acl.ts';
+import { accountKindMigration } from './0007-account-kind.ts';
 import { partitionImapMigration, TABLE_NAMES as IMAP_TABLES } from './0004-partition-imap.ts';
 import { partitionDavMigration, TABLE_NAMES as DAV_TABLES } from './0005-partition-dav.ts';
 
@@ -146,6 +147,7 @@ function directoryMigrations(kind: EngineKind): Record<string, Migration> {
     '0004_dkim_keys': dkimKeysMigration(kind),
     '0005_auth_locks': authLocksMigration(kind),
     '0006_mailbox_acl': mailboxAclMigration(kind),
+    '0007_account_kind': accountKindMigration(kind),
   };
 }
 

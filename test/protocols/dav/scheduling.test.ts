@@ -5,7 +5,8 @@
  * propagate, tasks assigned to a colleague appear in their list and their answer flows back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addAccount, davClient, hrefs, startDavServer, type DavClient, type DavTestServer } from './harness.ts';
+import { addAccount, davClient, hrefs, startDavServer, PASSWORD, DOMAIN, type DavClient, type DavTestServer } from './harness.ts';
+import { systemActor } from '../../../src/core/actor.ts';
 import type { AccountInfo } from '../../../src/core/directory/directory.ts';
 import { deliver } from '../imap/harness.ts';
 import { imipMessage } from '../../../src/core/dav/imip.ts';
@@ -183,5 +184,48 @@ describe('implicit scheduling between local accounts and by iMIP', () => {
     const sent = await queuedFor(EXTERNAL);
     expect(sent.length).toBe(before + 1);
     expect(sent.at(-1)).toMatch(/method=REPLY/);
+  });
+
+  it('a room accepts when it is free and declines a conflicting booking; its principal says ROOM', async () => {
+    const room = await ts.app.directory.addAccount(systemActor('test'), { address: `room-101@${DOMAIN}`, password: PASSWORD, displayName: 'Room 101', kind: 'room' });
+    const p = await a.propfind(`/dav/principals/${alice.address}/`, ['<c:calendar-user-type/>'], '0');
+    expect(p.body).toContain('<cal:calendar-user-type>INDIVIDUAL</cal:calendar-user-type>');
+    const rp = await davClient(ts, room).propfind(`/dav/principals/${room.address}/`, ['<c:calendar-user-type/>'], '0');
+    expect(rp.body).toContain('<cal:calendar-user-type>ROOM</cal:calendar-user-type>');
+    const booking = (uid: string, start: string) => meeting(uid, { start, attendees: [[room.address, 'NEEDS-ACTION']], summary: 'Board meeting' });
+    expect((await a.put(`${cal(alice)}board.ics`, booking('board-1', '20270201T100000Z'))).status).toBe(201);
+    const mine = (await a.req('GET', `${cal(alice)}board.ics`)).body;
+    expect(attendeeLine(mine, room.address)).toContain('PARTSTAT=ACCEPTED');
+    expect(attendeeLine(mine, room.address)).toContain('SCHEDULE-STATUS=2.0');
+    // Bob wants the room half an hour later, overlapping: declined, and the room keeps one booking.
+    const bobs = meeting('board-2', { start: '20270201T103000Z', attendees: [[room.address, 'NEEDS-ACTION']] }).replaceAll(`mailto:${alice.address}`, `mailto:${bob.address}`);
+    expect((await b.put(`${cal(bob)}room.ics`, bobs)).status).toBe(201);
+    expect(attendeeLine((await b.req('GET', `${cal(bob)}room.ics`)).body, room.address)).toContain('PARTSTAT=DECLINED');
+    // After the first meeting ends the room is free again.
+    const later = meeting('board-3', { start: '20270201T110000Z', attendees: [[room.address, 'NEEDS-ACTION']] }).replaceAll(`mailto:${alice.address}`, `mailto:${bob.address}`);
+    expect((await b.put(`${cal(bob)}room2.ics`, later)).status).toBe(201);
+    expect(attendeeLine((await b.req('GET', `${cal(bob)}room2.ics`)).body, room.address)).toContain('PARTSTAT=ACCEPTED');
+    const roomCal = await collectionData(davClient(ts, room), cal(room));
+    expect(roomCal.map((e) => /UID:(\S+)/.exec(e)![1]).sort()).toEqual(['board-1', 'board-3']);
+
+    // Free/busy of others through the outbox: busy times only, 3.7 for an unknown user.
+    const fbReq = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Bulwark tests//EN', 'METHOD:REQUEST', 'BEGIN:VFREEBUSY', 'UID:fb-1', 'DTSTAMP:20261101T000000Z',
+      'DTSTART:20270201T000000Z', 'DTEND:20270202T000000Z', `ORGANIZER:mailto:${alice.address}`, `ATTENDEE:mailto:${room.address}`, `ATTENDEE:mailto:nobody@${DOMAIN}`,
+      'END:VFREEBUSY', 'END:VCALENDAR', ''].join('\r\n');
+    const fb = await a.req('POST', cal(alice, 'outbox'), { body: fbReq, headers: { 'content-type': 'text/calendar; charset=utf-8' } });
+    expect(fb.status).toBe(200);
+    expect(fb.body).toMatch(/<cal:schedule-response[ >]/);
+    const roomPart = /<cal:response><cal:recipient><d:href>mailto:room-101@[^<]+<\/d:href><\/cal:recipient><cal:request-status>2.0;Success<\/cal:request-status><cal:calendar-data>([\s\S]*?)<\/cal:calendar-data>/.exec(fb.body);
+    expect(roomPart).toBeTruthy();
+    const fbData = unfold(roomPart![1].replace(/&#13;/g, '\r'));
+    expect(fbData).toContain('METHOD:REPLY');
+    expect(fbData).toMatch(/FREEBUSY;FBTYPE=BUSY:20270201T100000Z\/20270201T110000Z,20270201T110000Z\/20270201T120000Z|FREEBUSY;FBTYPE=BUSY:20270201T100000Z\/20270201T120000Z/);
+    expect(fbData).not.toContain('Board meeting');
+    expect(fb.body).toMatch(/mailto:nobody@[^<]+<\/d:href><\/cal:recipient><cal:request-status>3.7/);
+    // Only as oneself.
+    const asBob = fbReq.replace(`ORGANIZER:mailto:${alice.address}`, `ORGANIZER:mailto:${bob.address}`);
+    const refused = await a.req('POST', cal(alice, 'outbox'), { body: asBob, headers: { 'content-type': 'text/calendar' } });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toContain('organizer-allowed');
   });
 });

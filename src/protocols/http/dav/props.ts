@@ -126,7 +126,7 @@ export const LIVE: Record<string, Getter> = {
   [clark(NS.CARDDAV, 'addressbook-home-set')]: (t) => (t.kind === 'principal' ? [hrefNode(href.home('addressbooks', t.owner.address))] : null),
   [clark(NS.CALDAV, 'calendar-user-address-set')]: (t) => (t.kind === 'principal'
     ? [hrefNode(`mailto:${t.owner.address}`), hrefNode(href.principal(t.owner.address))] : null),
-  [clark(NS.CALDAV, 'calendar-user-type')]: (t) => (t.kind === 'principal' ? 'INDIVIDUAL' : null),
+  [clark(NS.CALDAV, 'calendar-user-type')]: (t) => (t.kind === 'principal' ? t.owner.kind.toUpperCase() : null),
   [clark(NS.CALDAV, 'schedule-inbox-URL')]: (t) => (t.kind === 'principal' ? [hrefNode(href.collection('calendars', t.owner.address, 'inbox'))] : null),
   [clark(NS.CALDAV, 'schedule-outbox-URL')]: (t) => (t.kind === 'principal' ? [hrefNode(href.collection('calendars', t.owner.address, 'outbox'))] : null),
   [clark(NS.CS, 'email-address-set')]: (t) => (t.kind === 'principal' ? [x(NS.CS, 'email-address', t.owner.address)] : null),

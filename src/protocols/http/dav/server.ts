@@ -22,7 +22,9 @@ import { DomainError } from '../../../core/errors.ts';
 import { passwordLogin, type LoginDeps } from '../../../security/login.ts';
 import { NS, XmlError, child, parseXml, serializeXml, textOf, type XmlElement } from '../../../lib/xml.ts';
 import { BadPath, hrefOf, href, parseDavPath, pathOfHref, type DavPath } from './paths.ts';
-import { LIVE, WRITABLE, clark, d, type PropContext, type Target } from './props.ts';
+import { LIVE, WRITABLE, clark, d, x, type PropContext, type Target } from './props.ts';
+import { parseFreeBusyRequest } from '../../../core/dav/itip.ts';
+import { freeBusyToICalendar } from '../../../core/dav/icalendar.ts';
 import { errorBody, multistatus, propRequestOf, propResponse, statusLine, statusResponse } from './multistatus.ts';
 import { runReport } from './reports.ts';
 import type { Scheduler } from '../../../core/dav/scheduling.ts';
@@ -39,7 +41,7 @@ export interface DavDeps extends LoginDeps {
 }
 
 export const DAV_METHODS = ['PROPFIND', 'PROPPATCH', 'MKCOL', 'MKCALENDAR', 'REPORT', 'COPY', 'MOVE'] as const;
-const ALLOW = 'OPTIONS, GET, HEAD, PUT, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT, COPY, MOVE';
+const ALLOW = 'OPTIONS, GET, HEAD, PUT, POST, DELETE, PROPFIND, PROPPATCH, MKCOL, MKCALENDAR, REPORT, COPY, MOVE';
 const DAV_CLASSES = '1, 3, access-control, calendar-access, calendar-auto-schedule, addressbook, extended-mkcol';
 
 /** A failed request with its HTTP status and optional DAV:error precondition. */
@@ -412,6 +414,36 @@ async function transfer(r: DavRequest, op: 'move' | 'copy'): Promise<void> {
   r.reply.code(res.created ? 201 : 204).send();
 }
 
+/** POST to the scheduling outbox: a free/busy request for other calendar users (RFC 6638 §5.1). */
+async function outboxPost(r: DavRequest): Promise<void> {
+  const p = r.path;
+  if (p.kind !== 'collection' || p.home !== 'calendars' || !sameOwner(r.user, p.owner) || p.collection !== 'outbox' || !r.deps.scheduler) {
+    throw new HttpError(405, 'POST is accepted by the scheduling outbox only');
+  }
+  const ct = String(r.req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+  if (ct !== 'text/calendar') throw new HttpError(415, 'a scheduling request is text/calendar');
+  let fbr;
+  try {
+    fbr = parseFreeBusyRequest(r.body);
+  } catch (e) {
+    if (e instanceof TypeError) throw new HttpError(400, e.message, { ns: NS.CALDAV, name: 'valid-scheduling-message' });
+    throw e;
+  }
+  if (!(await r.deps.scheduler.isOwn(r.user, fbr.organizer))) throw new HttpError(403, 'the ORGANIZER must be the requesting user', { ns: NS.CALDAV, name: 'organizer-allowed' });
+  const responses = [];
+  for (const who of fbr.attendees) {
+    const busy = await r.deps.scheduler.busyTimes(who, { start: fbr.start, end: fbr.end });
+    const recipient = x(NS.CALDAV, 'recipient', [d('href', `mailto:${who}`)]);
+    if (!busy) {
+      responses.push(x(NS.CALDAV, 'response', [recipient, x(NS.CALDAV, 'request-status', '3.7;Invalid calendar user')]));
+      continue;
+    }
+    const data = freeBusyToICalendar(busy, { start: fbr.start, end: fbr.end }, { method: 'REPLY', dtstamp: Date.now(), uid: fbr.uid || undefined, organizer: `mailto:${fbr.organizer}`, attendee: `mailto:${who}` });
+    responses.push(x(NS.CALDAV, 'response', [recipient, x(NS.CALDAV, 'request-status', '2.0;Success'), x(NS.CALDAV, 'calendar-data', data)]));
+  }
+  sendXml(r.reply, 200, serializeXml(x(NS.CALDAV, 'schedule-response', responses)));
+}
+
 function options(reply: FastifyReply): void {
   reply.code(200).header('dav', DAV_CLASSES).header('allow', ALLOW).header('ms-author-via', 'DAV').header('content-length', '0').send();
 }
@@ -498,6 +530,7 @@ export function registerDav(app: FastifyInstance, deps: DavDeps, secure: boolean
           case 'GET': return await get(r, false);
           case 'HEAD': return await get(r, true);
           case 'PUT': return await put(r);
+          case 'POST': return await outboxPost(r);
           case 'DELETE': return await del(r);
           case 'MOVE': return await transfer(r, 'move');
           case 'COPY': return await transfer(r, 'copy');
@@ -513,7 +546,7 @@ export function registerDav(app: FastifyInstance, deps: DavDeps, secure: boolean
       }
     };
     inst.route({ method: ['OPTIONS', 'GET', 'HEAD', 'PUT', 'DELETE', ...DAV_METHODS], url: '/dav', handler });
-    inst.route({ method: ['OPTIONS', 'GET', 'HEAD', 'PUT', 'DELETE', ...DAV_METHODS], url: '/dav/*', handler });
+    inst.route({ method: ['OPTIONS', 'GET', 'HEAD', 'PUT', 'POST', 'DELETE', ...DAV_METHODS], url: '/dav/*', handler });
   });
 }
 
