@@ -129,6 +129,9 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
   const dkim = new DkimKeys(stores, { log });
   const dav = new DavStore(mail, bus, davValidators(), {
     maxResourceBytes: c.dav.max_resource_bytes, maxResourcesPerCollection: c.dav.max_resources_per_collection, maxCollections: c.dav.max_collections,
+  }, async (accountId) => {
+    const a = await directory.accountById(accountId);
+    return a ? directory.domainListing(a.domainId) : null;
   });
   const reception = new Reception(directory, mail, pipeline, queue, c.server.hostname, (raw) => dkim.signOutbound(raw), new BlockRules(stores, directory, { log, address: (a) => privacy.address(a) }));
   const scheduler = new Scheduler({

@@ -89,11 +89,22 @@ describe('tsdav as a CardDAV client', () => {
     const c = client('carddav');
     await c.login();
     const books = await c.fetchAddressBooks();
-    expect(books.map((b) => b.url.split('/').filter(Boolean).pop())).toEqual(['contacts']);
-    const r = await c.createVCard({ addressBook: books[0], filename: 'grace.vcf', vCardString: vcard('tsdav-card', 'Grace Hopper', { email: 'grace@example.net' }) });
+    expect(books.map((b) => b.url.split('/').filter(Boolean).pop()).sort()).toEqual(['contacts', 'gal']);
+    const contacts = books.find((b) => b.url.endsWith('/contacts/'))!;
+    const r = await c.createVCard({ addressBook: contacts, filename: 'grace.vcf', vCardString: vcard('tsdav-card', 'Grace Hopper', { email: 'grace@example.net' }) });
     expect(r.status).toBe(201);
-    const cards = await c.fetchVCards({ addressBook: books[0] });
+    const cards = await c.fetchVCards({ addressBook: contacts });
     expect(cards.map((x) => x.url.split('/').pop())).toEqual(['grace.vcf']);
     expect(cards[0].data).toContain('FN:Grace Hopper');
+  });
+
+  it('the global address list lists the accounts of the domain and is read-only', async () => {
+    const c = client('carddav');
+    await c.login();
+    const gal = (await c.fetchAddressBooks()).find((b) => b.url.endsWith('/gal/'))!;
+    const cards = await c.fetchVCards({ addressBook: gal });
+    expect(cards.map((x) => x.data).join('')).toContain(`EMAIL;TYPE=INTERNET,WORK:${alice.address}`);
+    const r = await c.createVCard({ addressBook: gal, filename: 'x.vcf', vCardString: vcard('x', 'Intruder') });
+    expect(r.status).toBe(403);
   });
 });

@@ -21,6 +21,7 @@ import type { DavHome, DavKind } from '../../store/migrations/0005-partition-dav
 import type { ChangeBus } from '../changes/bus.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { beginChange, logChange, type AccountRef, type MailStore } from '../mail/mailstore.ts';
+import { GAL_ID, GAL_NAME, galOf, type DomainListing } from './gal.ts';
 
 export type { DavHome, DavKind };
 type Trx = Transaction<PartitionDB>;
@@ -182,11 +183,25 @@ export class DavStore {
   readonly #limits: DavLimits;
   readonly #provisioned = new Set<number>();
 
-  constructor(mail: MailStore, bus: ChangeBus, validators: Partial<Record<DavKind, Validator>>, limits: DavLimits) {
+  /** The directory listing behind the global address list of an account's domain (none: no GAL). */
+  readonly #listing?: (accountId: number) => Promise<DomainListing | null>;
+
+  constructor(mail: MailStore, bus: ChangeBus, validators: Partial<Record<DavKind, Validator>>, limits: DavLimits,
+    listing?: (accountId: number) => Promise<DomainListing | null>) {
     this.#mail = mail;
     this.#bus = bus;
     this.#validators = validators;
     this.#limits = limits;
+    this.#listing = listing;
+  }
+
+  async #gal(account: AccountRef): Promise<{ collection: CollectionInfo; objects: DavObject[] } | null> {
+    const l = this.#listing ? await this.#listing(account.id) : null;
+    return l ? galOf(l, 0) : null;
+  }
+
+  #readOnly(collectionId: number): void {
+    if (collectionId === GAL_ID) throw new DomainError('FORBIDDEN', 'the global address list is read-only');
   }
 
   get limits(): DavLimits {
@@ -227,11 +242,17 @@ export class DavStore {
       if (home) q = q.where('home', '=', home);
       return q.orderBy('sort_order').orderBy('id').execute();
     });
-    return rows.map(collectionInfo);
+    const out = rows.map(collectionInfo);
+    if (home !== 'calendars') {
+      const gal = await this.#gal(account);
+      if (gal) out.push(gal.collection);
+    }
+    return out;
   }
 
   async collection(account: AccountRef, home: DavHome, name: string): Promise<CollectionInfo | null> {
     await this.provision(account);
+    if (home === 'addressbooks' && name === GAL_NAME && this.#listing) return (await this.#gal(account))?.collection ?? null;
     const r = await this.#part(account).run('read collection', (db) =>
       db.selectFrom('dav_collections').selectAll().where('account_id', '=', account.id).where('home', '=', home).where('name', '=', name).executeTakeFirst());
     return r ? collectionInfo(r) : null;
@@ -246,6 +267,7 @@ export class DavStore {
   /** MKCALENDAR / extended MKCOL (RFC 4791 §5.3.1, RFC 5689). */
   async createCollection(account: AccountRef, home: DavHome, name: string, kind: 'calendar' | 'addressbook', patch: CollectionPatch = {}): Promise<CollectionInfo> {
     checkSegment(name, 'collection name');
+    if (home === 'addressbooks' && name === GAL_NAME) throw new DomainError('ALREADY_EXISTS', 'the global address list has this name');
     if ((home === 'calendars') !== (kind === 'calendar')) throw new DomainError('FORBIDDEN', `a ${kind} cannot be made in ${home}`);
     const components = kind === 'calendar' ? checkComponents(patch.components ?? ['VEVENT', 'VTODO']) : [];
     await this.provision(account);
@@ -272,6 +294,7 @@ export class DavStore {
 
   /** PROPPATCH: all of the patch or none of it. */
   async updateCollection(account: AccountRef, id: number, patch: CollectionPatch): Promise<CollectionInfo> {
+    this.#readOnly(id);
     const r = await this.#part(account).tx('update collection', async (trx) => {
       const cur = await trx.selectFrom('dav_collections').selectAll().where('account_id', '=', account.id).where('id', '=', id).executeTakeFirst();
       if (!cur) throw new DomainError('NOT_FOUND', 'no such collection');
@@ -304,6 +327,7 @@ export class DavStore {
 
   /** DELETE of a collection: it and everything in it (the scheduling inbox and outbox stay). */
   async deleteCollection(account: AccountRef, id: number): Promise<void> {
+    this.#readOnly(id);
     const r = await this.#part(account).tx('delete collection', async (trx) => {
       const cur = await trx.selectFrom('dav_collections').selectAll().where('account_id', '=', account.id).where('id', '=', id).executeTakeFirst();
       if (!cur) throw new DomainError('NOT_FOUND', 'no such collection');
@@ -323,6 +347,7 @@ export class DavStore {
 
   /** The resources of a collection; with a range, only those whose coarse bounds may overlap it. */
   async objects(account: AccountRef, collectionId: number, opts: { withData?: boolean; range?: { start: number | null; end: number | null }; component?: string } = {}): Promise<DavObject[]> {
+    if (collectionId === GAL_ID) return (await this.#gal(account))?.objects ?? [];
     const rows = await this.#part(account).run('list resources', (db) => {
       let q = db.selectFrom('dav_objects')
         .select(['id', 'collection_id', 'name', 'uid', 'component', 'size', 'modseq', 'first_start', 'last_end', 'updated_at'])
@@ -338,6 +363,7 @@ export class DavStore {
   }
 
   async object(account: AccountRef, collectionId: number, name: string): Promise<DavObject | null> {
+    if (collectionId === GAL_ID) return (await this.#gal(account))?.objects.find((o) => o.name === name) ?? null;
     const r = await this.#part(account).run('read resource', (db) =>
       db.selectFrom('dav_objects').selectAll().where('account_id', '=', account.id).where('collection_id', '=', collectionId).where('name', '=', name).executeTakeFirst());
     return r ? davObject(r) : null;
@@ -345,6 +371,7 @@ export class DavStore {
 
   async objectsByName(account: AccountRef, collectionId: number, names: string[]): Promise<DavObject[]> {
     if (names.length === 0) return [];
+    if (collectionId === GAL_ID) return (await this.#gal(account))?.objects.filter((o) => names.includes(o.name)) ?? [];
     const out: DavObject[] = [];
     for (let i = 0; i < names.length; i += 500) {
       const chunk = names.slice(i, i + 500);
@@ -356,6 +383,7 @@ export class DavStore {
   }
 
   async objectByUid(account: AccountRef, collectionId: number, uid: string): Promise<DavObject | null> {
+    if (collectionId === GAL_ID) return (await this.#gal(account))?.objects.find((o) => o.uid === uid) ?? null;
     const r = await this.#part(account).run('read resource', (db) =>
       db.selectFrom('dav_objects').selectAll().where('account_id', '=', account.id).where('collection_id', '=', collectionId).where('uid', '=', uid).executeTakeFirst());
     return r ? davObject(r) : null;
@@ -384,6 +412,7 @@ export class DavStore {
   /** PUT: creates or replaces a resource. Returns its new ETag and whether it was created. */
   async put(account: AccountRef, collection: CollectionInfo, name: string, text: string, pre: Preconditions = {}): Promise<{ etag: string; created: boolean; object: DavObject }> {
     checkSegment(name, 'resource name');
+    this.#readOnly(collection.id);
     if (collection.kind === 'outbox') throw new DomainError('FORBIDDEN', 'the scheduling outbox takes POST requests only');
     const meta = this.validate(collection, text, name);
     const r = await this.#part(account).tx('store resource', (trx) => this.#write(trx, account, collection.id, name, meta, pre));
@@ -442,6 +471,7 @@ export class DavStore {
 
   /** DELETE of one resource. */
   async delete(account: AccountRef, collectionId: number, name: string, pre: Preconditions = {}): Promise<void> {
+    this.#readOnly(collectionId);
     const r = await this.#part(account).tx('delete resource', (trx) => this.#remove(trx, account, collectionId, name, pre));
     this.#bus.emit({ accountId: account.id, modseq: r.modseq, kinds: ['dav'] });
   }
@@ -454,6 +484,8 @@ export class DavStore {
   async transfer(account: AccountRef, op: 'move' | 'copy', from: { collection: CollectionInfo; name: string }, to: { collection: CollectionInfo; name: string },
     opts: { overwrite: boolean; pre?: Preconditions }): Promise<{ created: boolean; etag: string }> {
     checkSegment(to.name, 'resource name');
+    this.#readOnly(to.collection.id);
+    if (op === 'move') this.#readOnly(from.collection.id);
     const src = await this.object(account, from.collection.id, from.name);
     if (!src) throw new DomainError('NOT_FOUND', 'no such resource');
     if (from.collection.id === to.collection.id && from.name === to.name) throw new DomainError('FORBIDDEN', 'the source and the destination are the same');
@@ -475,6 +507,14 @@ export class DavStore {
    * answered (INVALID_INPUT: the protocol reports DAV:valid-sync-token).
    */
   async changesSince(account: AccountRef, collection: CollectionInfo, since: number, limit: number): Promise<SyncChanges> {
+    if (collection.id === GAL_ID) {
+      // Made afresh from the directory: everything for a first sync, nothing while the token is current.
+      const gal = await this.#gal(account);
+      if (!gal || (since !== 0 && since !== gal.collection.modseq)) throw invalid('the global address list changed: sync afresh');
+      const all = since === 0 ? gal.objects : [];
+      if (all.length > limit) throw new DomainError('LIMIT_EXCEEDED', `the global address list holds more than ${limit} entries`);
+      return { modseq: gal.collection.modseq, changed: all, removed: [], truncated: false };
+    }
     if (since < collection.syncFloor || since > collection.modseq) throw invalid('the sync token is not valid for this collection');
     return this.#part(account).run('read collection changes', async (db) => {
       const changed = await db.selectFrom('dav_objects')

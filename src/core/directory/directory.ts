@@ -332,6 +332,22 @@ export class Directory {
     return rows.map(toAccount);
   }
 
+  /**
+   * What a domain's users may see of it, for the global address list: its enabled accounts
+   * (address, name, kind) and its public lists (address, description). Internal: the caller
+   * shows it only to users of the domain.
+   */
+  async domainListing(domainId: number): Promise<{ accounts: { id: number; address: string; displayName: string; kind: AccountKind }[]; lists: { id: number; address: string; description: string }[] }> {
+    return this.#stores.dirRun('domain listing', async (db) => {
+      const accounts = await db.selectFrom('accounts').select(['id', 'address', 'display_name', 'kind']).where('domain_id', '=', domainId).where('enabled', '=', 1).orderBy('address').execute();
+      const lists = await db.selectFrom('lists').select(['id', 'address', 'description']).where('domain_id', '=', domainId).where('public', '=', 1).orderBy('address').execute();
+      return {
+        accounts: accounts.map((a) => ({ id: a.id, address: a.address, displayName: a.display_name, kind: (a.kind ?? 'individual') as AccountKind })),
+        lists: lists.map((l) => ({ id: l.id, address: l.address, description: l.description })),
+      };
+    });
+  }
+
   /** Internal lookup for protocols after authentication or for delivery (no actor). */
   async accountById(id: number): Promise<AccountInfo | null> {
     const r = await this.#stores.dirRun('get account', (db) => db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst());

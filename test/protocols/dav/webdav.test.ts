@@ -5,7 +5,10 @@
  * failures with their preconditions, safe XML, and that another account's data is 404.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addAccount, davClient, hrefs, responses, startDavServer, vcard, vevent, vtodo, type DavClient, type DavTestServer } from './harness.ts';
+import { addAccount, davClient, hrefs, responses, startDavServer, vcard, vevent, vtodo, DOMAIN, type DavClient, type DavTestServer } from './harness.ts';
+import { systemActor } from '../../../src/core/actor.ts';
+
+const actor = systemActor('test');
 import type { AccountInfo } from '../../../src/core/directory/directory.ts';
 
 let ts: DavTestServer;
@@ -375,5 +378,42 @@ describe('TLS before authentication (auth.require_tls on)', () => {
     const ok = await secure.propfind('/dav/', ['<d:current-user-principal/>'], '0');
     expect(ok.status).toBe(207);
     expect(ok.body).toContain(`/dav/principals/${dora.address}/`);
+  });
+});
+
+describe('the global address list (issue 5 point 5)', () => {
+  it('lists every enabled account and public list of the domain, follows the directory, and is read-only', async () => {
+    const gal = `/dav/addressbooks/${alice.address}/gal/`;
+    const cards = async () => {
+      const r = await a.report(gal, `<card:addressbook-query xmlns:d="DAV:" xmlns:card="urn:ietf:params:xml:ns:carddav"><d:prop><card:address-data/></d:prop></card:addressbook-query>`);
+      expect(r.status).toBe(207);
+      return r.body;
+    };
+    const first = await cards();
+    expect(first).toContain(`EMAIL;TYPE=INTERNET,WORK:${alice.address}`);
+    expect(first).toContain(`EMAIL;TYPE=INTERNET,WORK:${bob.address}`);
+    const props = await a.propfind(gal, ['<d:current-user-privilege-set/>', '<d:sync-token/>', '<d:displayname/>'], '0');
+    expect(props.body).toContain('Global address list');
+    expect(props.body).not.toContain('<d:write/>');
+    const token = /<d:sync-token>([^<]+)<\/d:sync-token>/.exec(props.body)![1];
+    // The directory changes: a new account and a public list appear, a private list does not.
+    await addAccount(ts.app, 'erin');
+    await ts.app.directory.addList(actor, { address: `team@${DOMAIN}`, description: 'The team', public: true, members: [alice.address] });
+    await ts.app.directory.addList(actor, { address: `secret@${DOMAIN}`, description: 'Hidden', public: false, members: [alice.address] });
+    const after = await cards();
+    expect(after).toContain(`erin@${DOMAIN}`);
+    expect(after).toContain(`EMAIL;TYPE=INTERNET:team@${DOMAIN}`);
+    expect(after).toContain('X-ADDRESSBOOKSERVER-KIND:group');
+    expect(after).not.toContain(`secret@${DOMAIN}`);
+    // The old token no longer answers: the client syncs afresh.
+    const stale = await a.report(gal, `<d:sync-collection xmlns:d="DAV:"><d:sync-token>${token}</d:sync-token><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`, '0');
+    expect(stale.status).toBe(403);
+    expect(stale.body).toContain('valid-sync-token');
+    const fresh = await a.report(gal, `<d:sync-collection xmlns:d="DAV:"><d:sync-token/><d:sync-level>1</d:sync-level><d:prop><d:getetag/></d:prop></d:sync-collection>`, '0');
+    expect(hrefs(fresh.body)).toContain(`${gal}erin@${DOMAIN}.vcf`);
+    // Read-only.
+    expect((await a.put(`${gal}x.vcf`, vcard('x-1', 'Not Allowed'))).status).toBe(403);
+    expect((await a.req('DELETE', `${gal}${bob.address}.vcf`)).status).toBe(403);
+    expect((await a.req('MKCOL', gal)).status).toBe(405);
   });
 });

@@ -13,6 +13,7 @@ import type { AccountInfo } from '../../../core/directory/directory.ts';
 import type { CollectionInfo, DavHome, DavObject } from '../../../core/dav/store.ts';
 import { NS, type XmlNode } from '../../../lib/xml.ts';
 import { href } from './paths.ts';
+import { GAL_ID } from '../../../core/dav/gal.ts';
 
 export type Target =
   | { kind: 'root' }
@@ -106,7 +107,8 @@ export const LIVE: Record<string, Getter> = {
   [clark(NS.DAV, 'principal-collection-set')]: () => [hrefNode(href.principals())],
   [clark(NS.DAV, 'owner')]: (t) => { const o = ownerOf(t); return o ? [hrefNode(href.principal(o.address))] : null; },
   [clark(NS.DAV, 'group-membership')]: (t) => (t.kind === 'principal' ? [] : null),
-  [clark(NS.DAV, 'current-user-privilege-set')]: (t) => (t.kind === 'root' || t.kind === 'principals' ? [d('privilege', [d('read')])] : PRIVILEGES_ALL()),
+  [clark(NS.DAV, 'current-user-privilege-set')]: (t) => (t.kind === 'root' || t.kind === 'principals' || ((t.kind === 'collection' || t.kind === 'resource') && t.coll.id === GAL_ID)
+    ? [d('privilege', [d('read')])] : PRIVILEGES_ALL()),
   [clark(NS.DAV, 'supported-report-set')]: (t) => reports(t),
   [clark(NS.DAV, 'getetag')]: (t) => (t.kind === 'resource' ? t.obj.etag : null),
   [clark(NS.DAV, 'getcontenttype')]: (t) => (t.kind === 'resource' ? contentType(t.obj) : null),
