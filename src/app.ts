@@ -26,6 +26,7 @@ import { Messages } from './core/mail/messages.ts';
 import { Sharing } from './core/mail/sharing.ts';
 import { TextIndexer } from './core/mail/indexer.ts';
 import { DavStore } from './core/dav/store.ts';
+import { DavSharing } from './core/dav/sharing.ts';
 import { davValidators } from './core/dav/resources.ts';
 import { Scheduler } from './core/dav/scheduling.ts';
 import { imipMessage } from './core/dav/imip.ts';
@@ -51,6 +52,8 @@ export interface App {
   dav: DavStore;
   /** Implicit scheduling (RFC 6638) after calendar changes. */
   scheduler: Scheduler;
+  /** Calendars, task lists and address books shared between accounts. */
+  davSharing: DavSharing;
   queue: MailQueue;
   /** DKIM signing keys per domain; signs submitted mail that leaves for other domains. */
   dkim: DkimKeys;
@@ -170,6 +173,7 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
     dav,
     reception,
     scheduler,
+    davSharing: new DavSharing(stores, directory),
     queue,
     dkim,
     privacy,

@@ -209,7 +209,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
         tls: name === 'https' ? tls : undefined,
         bodyLimit: config.limits.max_message_size,
         dav: {
-          directory: app.directory, throttle: app.throttle, audit, dav: app.dav, scheduler: app.scheduler, log: log.child({ listener: name, proto: 'dav' }),
+          directory: app.directory, throttle: app.throttle, audit, dav: app.dav, scheduler: app.scheduler, sharing: app.davSharing, log: log.child({ listener: name, proto: 'dav' }),
           requireTls: config.auth.require_tls, maxRequestBytes: config.dav.max_request_bytes, maxReportResults: config.dav.max_report_results,
         },
       });

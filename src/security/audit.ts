@@ -40,6 +40,8 @@ export const AUDIT_EVENTS = {
   'block.delete': 'a sender block rule was removed (GW-FLT-1)',
   'mailbox.share': 'a mailbox owner granted or changed another identity\'s rights on a mailbox (GW-ACC-3)',
   'mailbox.unshare': 'a mailbox owner removed another identity\'s rights on a mailbox (GW-ACC-3)',
+  'dav.share': 'an owner shared a calendar, task list or address book with an account or a list, or changed its access (GW-ACC-3)',
+  'dav.unshare': 'an owner stopped sharing a calendar, task list or address book with an account or a list (GW-ACC-3)',
   'backup.create': 'a backup was made',
   'backup.verify': 'a backup was verified (verdict)',
   'backup.restore': 'a backup was restored',

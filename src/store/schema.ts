@@ -13,8 +13,9 @@ import type { MailboxAclTables } from './migrations/0006-mailbox-acl.ts';
 import type { PartitionImapTables } from './migrations/0004-partition-imap.ts';
 import type { PartitionDavTables } from './migrations/0005-partition-dav.ts';
 import type { AccountKind } from './migrations/0007-account-kind.ts';
+import type { DavSharesTables } from './migrations/0008-dav-shares.ts';
 
-export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocksTables, MailboxAclTables {
+export interface DirectoryDB extends BlockRulesTables, DkimKeysTables, AuthLocksTables, MailboxAclTables, DavSharesTables {
   domains: { id: Generated<number>; name: string; enabled: number; created_at: number; updated_at: number };
   accounts: {
     id: Generated<number>;

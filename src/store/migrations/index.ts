@@ -11,6 +11,7 @@ import { dkimKeysMigration, TABLE_NAMES as DKIM_TABLES } from './0004-dkim-keys.
 import { authLocksMigration, TABLE_NAMES as LOCK_TABLES } from './0005-auth-locks.ts';
 import { mailboxAclMigration, TABLE_NAMES as ACL_TABLES } from './0006-mailbox-acl.ts';
 import { accountKindMigration } from './0007-account-kind.ts';
+import { davSharesMigration, TABLE_NAMES as SHARE_TABLES } from './0008-dav-shares.ts';
 import { partitionImapMigration, TABLE_NAMES as IMAP_TABLES } from './0004-partition-imap.ts';
 import { partitionDavMigration, TABLE_NAMES as DAV_TABLES } from './0005-partition-dav.ts';
 
@@ -148,6 +149,7 @@ function directoryMigrations(kind: EngineKind): Record<string, Migration> {
     '0005_auth_locks': authLocksMigration(kind),
     '0006_mailbox_acl': mailboxAclMigration(kind),
     '0007_account_kind': accountKindMigration(kind),
+    '0008_dav_shares': davSharesMigration(kind),
   };
 }
 
@@ -266,7 +268,7 @@ export async function migrate(engine: Engine, schema: SchemaName): Promise<strin
 
 /** The tables of a schema, in an order that satisfies foreign keys on insert. */
 export const TABLES: Record<SchemaName, string[]> = {
-  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES, ...LOCK_TABLES, ...ACL_TABLES],
+  directory: ['domains', 'addresses', 'accounts', 'aliases', 'alias_targets', 'lists', 'list_members', 'list_senders', 'audit', 'audit_head', 'queue_messages', 'queue_recipients', ...BLOCK_TABLES, ...DKIM_TABLES, ...LOCK_TABLES, ...ACL_TABLES, ...SHARE_TABLES],
   partition: ['account_state', 'mailboxes', 'messages', 'changes', 'blob_refs', 'blobs', ...IMAP_TABLES, ...DAV_TABLES],
 };
 

@@ -40,6 +40,11 @@ describe('discovery and authentication', () => {
       const r = await a.req('PROPFIND', `/.well-known/${wk}`, { auth: false });
       expect(r.status).toBe(301);
       expect(r.headers.location).toBe('/dav/');
+      // Regression (vdirsyncer's discovery): a PROPFIND with its XML body (application/xml) is
+      // redirected too, not refused 415 by the HTTP server's body parsers.
+      const withBody = await a.req('PROPFIND', `/.well-known/${wk}`, { headers: { depth: '0' }, body: '<propfind xmlns="DAV:"><prop><current-user-principal/></prop></propfind>' });
+      expect(withBody.status).toBe(301);
+      expect(withBody.headers.location).toBe('/dav/');
     }
   });
 

@@ -11,6 +11,7 @@
  */
 import type { AccountInfo } from '../../../core/directory/directory.ts';
 import type { CollectionInfo, DavHome, DavObject } from '../../../core/dav/store.ts';
+import type { DavAccess, DavSharing } from '../../../core/dav/sharing.ts';
 import { NS, type XmlNode } from '../../../lib/xml.ts';
 import { href } from './paths.ts';
 import { GAL_ID } from '../../../core/dav/gal.ts';
@@ -20,11 +21,18 @@ export type Target =
   | { kind: 'principals' }
   | { kind: 'principal'; owner: AccountInfo }
   | { kind: 'home'; home: DavHome; owner: AccountInfo }
-  | { kind: 'collection'; home: DavHome; owner: AccountInfo; coll: CollectionInfo }
-  | { kind: 'resource'; home: DavHome; owner: AccountInfo; coll: CollectionInfo; obj: DavObject };
+  | { kind: 'collection'; home: DavHome; owner: AccountInfo; coll: CollectionInfo; share?: Mount }
+  | { kind: 'resource'; home: DavHome; owner: AccountInfo; coll: CollectionInfo; obj: DavObject; share?: Mount };
+
+/** Another account's collection as it appears in the user's home: its name there and the access granted. */
+export interface Mount {
+  name: string;
+  access: DavAccess;
+}
 
 export interface PropContext {
   user: AccountInfo;
+  sharing?: DavSharing;
   /** Lazily read quota figures (one store read per request at most). */
   usage(): Promise<{ used: number; quota: number }>;
   limits: { maxResourceBytes: number };
@@ -51,6 +59,8 @@ const PRIVILEGES_ALL = () => [d('privilege', [d('all')]), d('privilege', [d('rea
   d('privilege', [cal('read-free-busy')])];
 
 const ownerOf = (t: Target): AccountInfo | null => ('owner' in t ? t.owner : null);
+/** Calendars and address books of one's own can be shared; the inbox, the outbox and the GAL cannot. */
+const shareable = (t: Extract<Target, { kind: 'collection' }>) => (t.coll.kind === 'calendar' || t.coll.kind === 'addressbook') && t.coll.id !== GAL_ID;
 
 function resourcetype(t: Target): XmlNode[] {
   switch (t.kind) {
@@ -95,10 +105,27 @@ const httpDate = (ms: number) => new Date(ms).toUTCString();
 
 /** The live properties: name -> getter. A getter answering null means "not on this resource" (404 in the propstat). */
 export const LIVE: Record<string, Getter> = {
-  [clark(NS.DAV, 'resourcetype')]: (t) => resourcetype(t),
+  [clark(NS.DAV, 'resourcetype')]: async (t, c) => {
+    const rt = resourcetype(t);
+    if (t.kind !== 'collection') return rt;
+    if (t.share) return [...rt, x(NS.CS, 'shared')];
+    return shareable(t) && c.sharing && (await c.sharing.grants(t.owner.id, t.coll.id)).length ? [...rt, x(NS.CS, 'shared-owner')] : rt;
+  },
+  // CalendarServer sharing (caldav-sharing.txt): what the owner may do and whom it has shared with.
+  [clark(NS.CS, 'allowed-sharing-modes')]: (t) => (t.kind === 'collection' && !t.share && shareable(t) ? [x(NS.CS, 'can-be-shared')] : null),
+  [clark(NS.CS, 'invite')]: async (t, c) => {
+    if (t.kind !== 'collection' || t.share || !shareable(t) || !c.sharing) return null;
+    return (await c.sharing.grants(t.owner.id, t.coll.id)).map((g) => x(NS.CS, 'user', [
+      hrefNode(`mailto:${g.grantee}`), x(NS.CS, 'invite-accepted'), x(NS.CS, 'access', [x(NS.CS, g.access === 'read-write' ? 'read-write' : 'read')]),
+    ]));
+  },
+  [clark(NS.CS, 'shared-url')]: (t) => (t.kind === 'collection' && t.share ? [hrefNode(href.collection(t.home, t.owner.address, t.coll.name))] : null),
   [clark(NS.DAV, 'displayname')]: (t) => {
     if (t.kind === 'principal') return t.owner.displayName || t.owner.address;
-    if (t.kind === 'collection') return t.coll.displayName || t.coll.name;
+    if (t.kind === 'collection') {
+      const n = t.coll.displayName || t.coll.name;
+      return t.share ? `${n} (${t.owner.displayName || t.owner.address})` : n;
+    }
     if (t.kind === 'home') return t.home === 'calendars' ? 'Calendars' : 'Address books';
     return null;
   },
@@ -107,8 +134,9 @@ export const LIVE: Record<string, Getter> = {
   [clark(NS.DAV, 'principal-collection-set')]: () => [hrefNode(href.principals())],
   [clark(NS.DAV, 'owner')]: (t) => { const o = ownerOf(t); return o ? [hrefNode(href.principal(o.address))] : null; },
   [clark(NS.DAV, 'group-membership')]: (t) => (t.kind === 'principal' ? [] : null),
-  [clark(NS.DAV, 'current-user-privilege-set')]: (t) => (t.kind === 'root' || t.kind === 'principals' || ((t.kind === 'collection' || t.kind === 'resource') && t.coll.id === GAL_ID)
-    ? [d('privilege', [d('read')])] : PRIVILEGES_ALL()),
+  [clark(NS.DAV, 'current-user-privilege-set')]: (t) => (t.kind === 'root' || t.kind === 'principals' || ((t.kind === 'collection' || t.kind === 'resource') && (t.coll.id === GAL_ID || t.share?.access === 'read'))
+    ? [d('privilege', [d('read')]), d('privilege', [d('read-current-user-privilege-set')]), d('privilege', [cal('read-free-busy')])]
+    : PRIVILEGES_ALL()),
   [clark(NS.DAV, 'supported-report-set')]: (t) => reports(t),
   [clark(NS.DAV, 'getetag')]: (t) => (t.kind === 'resource' ? t.obj.etag : null),
   [clark(NS.DAV, 'getcontenttype')]: (t) => (t.kind === 'resource' ? contentType(t.obj) : null),

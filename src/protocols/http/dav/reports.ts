@@ -9,7 +9,7 @@ import { RecurrenceLimitError, expandCalendarObject, freeBusy, freeBusyToICalend
 import type { DavObject } from '../../../core/dav/store.ts';
 import { DomainError } from '../../../core/errors.ts';
 import { NS, child, children, serializeXml, textOf, type XmlElement, type XmlNode } from '../../../lib/xml.ts';
-import { BadPath, href, parseDavPath, pathOfHref, type DavPath } from './paths.ts';
+import { BadPath, parseDavPath, pathOfHref, type DavPath } from './paths.ts';
 import { clark, d, parseSyncToken, splitClark, x, type Target } from './props.ts';
 import { multistatus, propNames, propResponse, statusResponse, type PropRequest } from './multistatus.ts';
 import { HttpError, xmlBody, type DavRequest } from './server.ts';
@@ -124,7 +124,7 @@ function dataProp(obj: DavObject, shape: { expand?: Range; limit?: Range }, time
 }
 
 const resourceTarget = (t: Extract<Target, { kind: 'collection' | 'resource' }>, obj: DavObject): Target =>
-  ({ kind: 'resource', home: t.home, owner: t.owner, coll: t.coll, obj });
+  ({ kind: 'resource', home: t.home, owner: t.owner, coll: t.coll, obj, ...(t.share ? { share: t.share } : {}) });
 
 async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHelpers): Promise<void> {
   const shape = reportProps(root);
@@ -141,7 +141,7 @@ async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHel
     }
     const target = p && p.kind === 'resource' ? await h.resolve(p) : null;
     if (!target || target.kind !== 'resource') { out.push(statusResponse(hv, 404)); continue; }
-    if (t.kind === 'collection' && target.coll.id !== t.coll.id) { out.push(statusResponse(hv, 404)); continue; }
+    if (t.kind === 'collection' && (target.coll.id !== t.coll.id || target.owner.id !== t.owner.id)) { out.push(statusResponse(hv, 404)); continue; }
     out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(target.obj, shape, target.coll.timezone)));
   }
   send(r, multistatus(out));
@@ -158,7 +158,7 @@ async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: Repo
   const pre = prefilterRange(filter);
   const candidates = t.kind === 'resource'
     ? [t.obj]
-    : await r.deps.dav.objects(r.user, t.coll.id, { withData: true, ...(pre ? { range: pre.range, component: pre.component } : {}) });
+    : await r.deps.dav.objects(t.owner, t.coll.id, { withData: true, ...(pre ? { range: pre.range, component: pre.component } : {}) });
   const out: XmlNode[] = [];
   for (const obj of candidates) {
     let hit = false;
@@ -181,7 +181,7 @@ async function freeBusyQuery(r: DavRequest, t: Target, root: XmlElement): Promis
   if (t.kind !== 'collection' || t.coll.kind !== 'calendar') throw new HttpError(403, 'free-busy-query runs on a calendar', { ns: NS.DAV, name: 'supported-report' });
   const range = timeRange(child(root, NS.CALDAV, 'time-range'));
   if (!range || range.start === null || range.end === null) throw new HttpError(400, 'free-busy-query needs a time-range with start and end');
-  const objs = await r.deps.dav.objects(r.user, t.coll.id, { withData: true, range });
+  const objs = await r.deps.dav.objects(t.owner, t.coll.id, { withData: true, range });
   const periods = freeBusy(objs.map((o) => o.data), range as { start: number; end: number }, t.coll.timezone ? { timezone: t.coll.timezone } : {});
   const text = freeBusyToICalendar(periods, range as { start: number; end: number }, { dtstamp: Date.now() });
   r.reply.code(200).header('content-type', 'text/calendar; charset=utf-8').send(text);
@@ -198,7 +198,7 @@ async function addressbookQuery(r: DavRequest, t: Target, root: XmlElement, h: R
   const lim = child(root, NS.CARDDAV, 'limit');
   const nres = lim ? Number(textOf(child(lim, NS.CARDDAV, 'nresults') ?? lim)) : Infinity;
   const max = Math.min(Number.isFinite(nres) && nres > 0 ? nres : Infinity, r.deps.maxReportResults);
-  const objs = await r.deps.dav.objects(r.user, t.coll.id, { withData: true });
+  const objs = await r.deps.dav.objects(t.owner, t.coll.id, { withData: true });
   const out: XmlNode[] = [];
   for (const obj of objs) {
     let hit = false;
@@ -237,20 +237,20 @@ async function syncCollection(r: DavRequest, t: Target, root: XmlElement, h: Rep
   }
   let changes;
   try {
-    changes = await r.deps.dav.changesSince(r.user, t.coll, since, limit);
+    changes = await r.deps.dav.changesSince(t.owner, t.coll, since, limit);
   } catch (e) {
     if (e instanceof DomainError && e.code === 'INVALID_INPUT') throw new HttpError(403, e.detail, { ns: NS.DAV, name: 'valid-sync-token' });
     throw e;
   }
   const out: XmlNode[] = [];
   for (const o of changes.changed) {
-    const full = await r.deps.dav.object(r.user, t.coll.id, o.name);
+    const full = await r.deps.dav.object(t.owner, t.coll.id, o.name);
     if (!full) continue;
     const target = resourceTarget(t, full);
     out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(full, shape)));
   }
   // An initial sync lists what exists; removals matter only to a client that had a token.
-  if (since > 0) for (const name of changes.removed) out.push(statusResponse(href.resource(t.home, t.owner.address, t.coll.name, name), 404));
+  if (since > 0) for (const name of changes.removed) out.push(statusResponse(h.targetHref(resourceTarget(t, { name } as DavObject)), 404));
   if (changes.truncated) out.push(statusResponse(h.targetHref(t), 507));
   send(r, multistatus(out, [d('sync-token', `urn:bulwark:sync:${t.coll.id}:${changes.modseq}`)]));
 }

@@ -22,17 +22,21 @@ import { DomainError } from '../../../core/errors.ts';
 import { passwordLogin, type LoginDeps } from '../../../security/login.ts';
 import { NS, XmlError, child, parseXml, serializeXml, textOf, type XmlElement } from '../../../lib/xml.ts';
 import { BadPath, hrefOf, href, parseDavPath, pathOfHref, type DavPath } from './paths.ts';
-import { LIVE, WRITABLE, clark, d, x, type PropContext, type Target } from './props.ts';
+import { LIVE, WRITABLE, clark, d, x, type Mount, type PropContext, type Target } from './props.ts';
 import { parseFreeBusyRequest } from '../../../core/dav/itip.ts';
 import { freeBusyToICalendar } from '../../../core/dav/icalendar.ts';
 import { errorBody, multistatus, propRequestOf, propResponse, statusLine, statusResponse } from './multistatus.ts';
 import { runReport } from './reports.ts';
 import type { Scheduler } from '../../../core/dav/scheduling.ts';
+import type { DavSharing } from '../../../core/dav/sharing.ts';
+import { GAL_ID } from '../../../core/dav/gal.ts';
 
 export interface DavDeps extends LoginDeps {
   dav: DavStore;
   /** Implicit scheduling after changes in calendars (RFC 6638); none: no scheduling. */
   scheduler?: Scheduler;
+  /** Collections shared between accounts; none: nothing is shared. */
+  sharing?: DavSharing;
   log: Logger;
   /** Refuse credentials on a connection without TLS. */
   requireTls: boolean;
@@ -129,18 +133,49 @@ async function resolve(r: DavRequest, p: DavPath = r.path): Promise<Target | nul
     case 'principal': return sameOwner(user, p.owner) ? { kind: 'principal', owner: user } : null;
     case 'home': return sameOwner(user, p.owner) ? { kind: 'home', home: p.home, owner: user } : null;
     case 'collection': {
-      if (!sameOwner(user, p.owner)) return null;
-      const coll = await deps.dav.collection(user, p.home, p.collection);
-      return coll ? { kind: 'collection', home: p.home, owner: user, coll } : null;
+      const c = await collectionOf(r, p.home, p.owner, p.collection);
+      return c ? { kind: 'collection', home: p.home, ...c } : null;
     }
     case 'resource': {
-      if (!sameOwner(user, p.owner)) return null;
-      const coll = await deps.dav.collection(user, p.home, p.collection);
-      if (!coll) return null;
-      const obj = await deps.dav.object(user, coll.id, p.name);
-      return obj ? { kind: 'resource', home: p.home, owner: user, coll, obj } : null;
+      const c = await collectionOf(r, p.home, p.owner, p.collection);
+      if (!c) return null;
+      const obj = await deps.dav.object(c.owner, c.coll.id, p.name);
+      return obj ? { kind: 'resource', home: p.home, ...c, obj } : null;
     }
   }
+}
+
+/** Another account's collection in the user's home: "shared-<owner id>-<collection id>". */
+const MOUNT = /^shared-(\d{1,15})-(\d{1,15})$/;
+const mountName = (ownerId: number, collectionId: number) => `shared-${ownerId}-${collectionId}`;
+
+/**
+ * The collection a path names in the user's home: one of the user's own, or one shared with
+ * the user (mounted under its mount name) with the access granted. Null when there is none.
+ */
+async function collectionOf(r: DavRequest, home: DavHome, ownerSeg: string, name: string): Promise<{ owner: AccountInfo; coll: CollectionInfo; share?: Mount } | null> {
+  const { user, deps } = r;
+  if (!sameOwner(user, ownerSeg)) return null;
+  const m = MOUNT.exec(name);
+  if (!m) {
+    const coll = await deps.dav.collection(user, home, name);
+    return coll ? { owner: user, coll } : null;
+  }
+  if (!deps.sharing) return null;
+  const ownerId = Number(m[1]);
+  const collectionId = Number(m[2]);
+  const access = await deps.sharing.accessFor(user, ownerId, collectionId);
+  if (!access) return null;
+  const owner = await deps.directory.accountById(ownerId);
+  if (!owner || !owner.enabled) return null;
+  const coll = await deps.dav.collectionById(owner, collectionId);
+  if (!coll || coll.home !== home) return null;
+  return { owner, coll, share: { name, access } };
+}
+
+/** Refuses a change through a read-only share (RFC 3744 §7.1.1 need-privileges). */
+function requireWrite(c: { share?: Mount }): void {
+  if (c.share?.access === 'read') throw new HttpError(403, 'this collection is shared with you read-only', { ns: NS.DAV, name: 'need-privileges' });
 }
 
 function targetHref(t: Target, user: AccountInfo): string {
@@ -149,8 +184,8 @@ function targetHref(t: Target, user: AccountInfo): string {
     case 'principals': return href.principals();
     case 'principal': return href.principal(t.owner.address);
     case 'home': return href.home(t.home, user.address);
-    case 'collection': return href.collection(t.home, user.address, t.coll.name);
-    case 'resource': return href.resource(t.home, user.address, t.coll.name, t.obj.name);
+    case 'collection': return href.collection(t.home, user.address, t.share?.name ?? t.coll.name);
+    case 'resource': return href.resource(t.home, user.address, t.share?.name ?? t.coll.name, t.obj.name);
   }
 }
 
@@ -160,11 +195,20 @@ async function childrenOf(r: DavRequest, t: Target): Promise<Target[]> {
     case 'root': return [{ kind: 'principals' }, { kind: 'principal', owner: user }, { kind: 'home', home: 'calendars', owner: user }, { kind: 'home', home: 'addressbooks', owner: user }];
     case 'principals': return [{ kind: 'principal', owner: user }];
     case 'principal': return [];
-    case 'home': return (await deps.dav.collections(user, t.home)).map((coll) => ({ kind: 'collection', home: t.home, owner: user, coll }));
+    case 'home': {
+      const own: Target[] = (await deps.dav.collections(user, t.home)).map((coll) => ({ kind: 'collection', home: t.home, owner: user, coll }));
+      for (const s of deps.sharing ? await deps.sharing.sharedWith(user) : []) {
+        const owner = await deps.directory.accountById(s.ownerId);
+        if (!owner || !owner.enabled) continue;
+        const coll = await deps.dav.collectionById(owner, s.collectionId).catch(() => null);
+        if (coll && coll.home === t.home) own.push({ kind: 'collection', home: t.home, owner, coll, share: { name: mountName(s.ownerId, s.collectionId), access: s.access } });
+      }
+      return own;
+    }
     case 'collection': {
-      const objs = await deps.dav.objects(user, t.coll.id);
+      const objs = await deps.dav.objects(t.owner, t.coll.id);
       if (objs.length > deps.maxReportResults) throw new HttpError(507, `the collection holds more than ${deps.maxReportResults} resources; use sync-collection`, { ns: NS.DAV, name: 'number-of-matches-within-limits' });
-      return objs.map((obj) => ({ kind: 'resource', home: t.home, owner: user, coll: t.coll, obj }));
+      return objs.map((obj) => ({ kind: 'resource', home: t.home, owner: t.owner, coll: t.coll, obj, ...(t.share ? { share: t.share } : {}) }));
     }
     case 'resource': return [];
   }
@@ -235,7 +279,8 @@ async function proppatch(r: DavRequest): Promise<void> {
   const results = new Map<string, number>();
   const patch: CollectionPatch = { props: {} };
   for (const op of ops) {
-    if (t.kind !== 'collection') { results.set(op.name, 403); continue; }
+    // The owner's properties are the owner's: a sharee may not rename or recolour them.
+    if (t.kind !== 'collection' || t.share) { results.set(op.name, 403); continue; }
     const w = WRITABLE[op.name];
     if (w) {
       if (!w.kinds.includes(t.coll.kind)) { results.set(op.name, 403); continue; }
@@ -301,6 +346,7 @@ function creationPatch(setProp: XmlElement | undefined): { patch: CollectionPatc
 async function mkcol(r: DavRequest, method: 'MKCOL' | 'MKCALENDAR'): Promise<void> {
   const p = r.path;
   if (p.kind !== 'collection' || !sameOwner(r.user, p.owner)) throw new HttpError(p.kind === 'collection' ? 404 : 403, 'collections can be made only in a home collection');
+  if (MOUNT.test(p.collection)) throw new HttpError(403, 'names of the form shared-N-N are kept for collections shared with you');
   if (await r.deps.dav.collection(r.user, p.home, p.collection)) throw new HttpError(405, 'the collection exists already');
   const root = xmlBody(r);
   let kind: 'calendar' | 'addressbook';
@@ -366,13 +412,16 @@ async function put(r: DavRequest): Promise<void> {
   const p = r.path;
   if (p.kind !== 'resource') throw new HttpError(p.kind === 'collection' ? 405 : 403, 'PUT creates resources inside a calendar or address book');
   if (!sameOwner(r.user, p.owner)) throw new HttpError(404, 'not found');
-  const coll = await r.deps.dav.collection(r.user, p.home, p.collection);
-  if (!coll) throw new HttpError(409, 'the collection does not exist');
+  const c = await collectionOf(r, p.home, p.owner, p.collection);
+  if (!c) throw new HttpError(409, 'the collection does not exist');
+  requireWrite(c);
+  const { owner, coll } = c;
   checkContentType(r.req, p.home);
-  const before = r.deps.scheduler && coll.kind === 'calendar' ? await r.deps.dav.object(r.user, coll.id, p.name) : null;
-  const res = await r.deps.dav.put(r.user, coll, p.name, r.body, preconditions(r.req));
-  // Scheduling runs after the change committed; it may rewrite the copy (SCHEDULE-STATUS).
-  const sched = r.deps.scheduler ? await r.deps.scheduler.afterPut(r.user, coll, p.name, before?.data ?? null, res.object.data) : { rewritten: false };
+  const before = r.deps.scheduler && coll.kind === 'calendar' ? await r.deps.dav.object(owner, coll.id, p.name) : null;
+  const res = await r.deps.dav.put(owner, coll, p.name, r.body, preconditions(r.req));
+  // Scheduling runs after the change committed, for the calendar's owner; it may rewrite the
+  // copy (SCHEDULE-STATUS).
+  const sched = r.deps.scheduler ? await r.deps.scheduler.afterPut(owner, coll, p.name, before?.data ?? null, res.object.data) : { rewritten: false };
   // The ETag only when the stored bytes are the ones sent (RFC 4791 §5.3.4).
   if (res.object.data === r.body && !sched.rewritten) r.reply.header('etag', res.etag);
   r.reply.code(res.created ? 201 : 204).send();
@@ -382,12 +431,16 @@ async function del(r: DavRequest): Promise<void> {
   const t = await resolve(r);
   if (!t) throw new HttpError(404, 'not found');
   if (t.kind === 'resource') {
-    await r.deps.dav.delete(r.user, t.coll.id, t.obj.name, preconditions(r.req));
-    await r.deps.scheduler?.afterDelete(r.user, t.coll, t.obj.data);
+    requireWrite(t);
+    await r.deps.dav.delete(t.owner, t.coll.id, t.obj.name, preconditions(r.req));
+    await r.deps.scheduler?.afterDelete(t.owner, t.coll, t.obj.data);
+  } else if (t.kind === 'collection' && t.share) {
+    throw new HttpError(403, 'a collection shared with you is removed by its owner');
   } else if (t.kind === 'collection') {
     const pre = preconditions(r.req);
     if (pre.ifMatch && pre.ifMatch !== '*') throw new DomainError('PRECONDITION_FAILED', 'collections have no ETag');
     await r.deps.dav.deleteCollection(r.user, t.coll.id);
+    await r.deps.sharing?.forget(r.user.id, t.coll.id);
   } else throw new HttpError(403, 'this resource cannot be deleted');
   r.reply.code(204).send();
 }
@@ -407,11 +460,54 @@ async function transfer(r: DavRequest, op: 'move' | 'copy'): Promise<void> {
     throw e;
   }
   if (!dp || dp.kind !== 'resource' || !sameOwner(r.user, dp.owner) || dp.home !== t.home) throw new HttpError(403, 'the destination must be a resource in another collection of the same kind');
-  const dest = await r.deps.dav.collection(r.user, dp.home, dp.collection);
+  const dest = await collectionOf(r, dp.home, dp.owner, dp.collection);
   if (!dest) throw new HttpError(409, 'the destination collection does not exist');
+  if (dest.owner.id !== t.owner.id) throw new HttpError(403, 'resources move and copy between collections of one owner only');
+  requireWrite(dest);
+  if (op === 'move') requireWrite(t);
   const overwrite = String(r.req.headers.overwrite ?? 'T').trim().toUpperCase() !== 'F';
-  const res = await r.deps.dav.transfer(r.user, op, { collection: t.coll, name: t.obj.name }, { collection: dest, name: dp.name }, { overwrite, pre: preconditions(r.req) });
+  const res = await r.deps.dav.transfer(t.owner, op, { collection: t.coll, name: t.obj.name }, { collection: dest.coll, name: dp.name }, { overwrite, pre: preconditions(r.req) });
   r.reply.code(res.created ? 201 : 204).send();
+}
+
+/**
+ * POST to one's own calendar or address book: sharing it, in CalendarServer's form
+ * (CS:share with CS:set / CS:remove, what Apple clients send) or the WebDAV resource-sharing
+ * draft's (DAV:share-resource with DAV:sharee and DAV:share-access). Shares take effect at
+ * once (no invitation to accept).
+ */
+async function sharePost(r: DavRequest): Promise<void> {
+  const t = await resolve(r);
+  if (!t || t.kind !== 'collection') throw new HttpError(404, 'not found');
+  if (!r.deps.sharing || t.share || (t.coll.kind !== 'calendar' && t.coll.kind !== 'addressbook') || t.coll.id === GAL_ID) {
+    throw new HttpError(403, 'only your own calendars and address books can be shared');
+  }
+  const root = xmlBody(r);
+  if (!root) throw new HttpError(400, 'a sharing request needs a body');
+  const changes: { who: string; access: 'read' | 'read-write' | null }[] = [];
+  if (root.ns === NS.CS && root.name === 'share') {
+    for (const c of root.children) {
+      if (c.ns !== NS.CS || (c.name !== 'set' && c.name !== 'remove')) continue;
+      const h = child(c, NS.DAV, 'href');
+      if (!h) throw new HttpError(400, `CS:${c.name} needs a DAV:href`);
+      changes.push({ who: textOf(h), access: c.name === 'remove' ? null : child(c, NS.CS, 'read-write') ? 'read-write' : 'read' });
+    }
+  } else if (root.ns === NS.DAV && root.name === 'share-resource') {
+    for (const c of root.children) {
+      if (c.ns !== NS.DAV || c.name !== 'sharee') continue;
+      const h = child(c, NS.DAV, 'href');
+      const a = child(c, NS.DAV, 'share-access');
+      if (!h || !a) throw new HttpError(400, 'DAV:sharee needs DAV:href and DAV:share-access');
+      const access = child(a, NS.DAV, 'read-write') ? 'read-write' : child(a, NS.DAV, 'read') ? 'read' : child(a, NS.DAV, 'no-access') ? null : undefined;
+      if (access === undefined) throw new HttpError(400, 'DAV:share-access must be read, read-write or no-access');
+      changes.push({ who: textOf(h), access });
+    }
+  } else {
+    throw new HttpError(400, 'the body must be a CS:share or a DAV:share-resource');
+  }
+  if (changes.length === 0 || changes.length > 100) throw new HttpError(400, 'name 1 to 100 sharees');
+  for (const ch of changes) await r.deps.sharing.share(r.user, t.coll, ch.who, ch.access);
+  r.reply.code(200).header('content-length', '0').send();
 }
 
 /** POST to the scheduling outbox: a free/busy request for other calendar users (RFC 6638 §5.1). */
@@ -495,14 +591,16 @@ export function registerDav(app: FastifyInstance, deps: DavDeps, secure: boolean
   for (const m of DAV_METHODS) {
     if (!app.supportedMethods.includes(m)) app.addHttpMethod(m, { hasBody: true });
   }
-  for (const wk of ['caldav', 'carddav']) {
-    app.route({ method: ['GET', 'HEAD', 'PROPFIND', 'OPTIONS'], url: `/.well-known/${wk}`, handler: async (_req, reply) => {
-      reply.code(301).header('location', href.root()).send();
-    } });
-  }
   app.register(async (inst) => {
     inst.removeAllContentTypeParsers();
     inst.addContentTypeParser('*', { parseAs: 'string', bodyLimit: deps.maxRequestBytes }, (_req, body, done) => done(null, body));
+    // RFC 6764 §5: the context path, whatever the request; a client's PROPFIND carries its
+    // XML body here too (so these routes take the DAV body parser, not the HTTP server's).
+    for (const wk of ['caldav', 'carddav']) {
+      inst.route({ method: ['GET', 'HEAD', 'PROPFIND', 'OPTIONS'], url: `/.well-known/${wk}`, handler: async (_req, reply) => {
+        reply.code(301).header('location', href.root()).send();
+      } });
+    }
     const handler = async (req: FastifyRequest, reply: FastifyReply) => {
       const pathname = (req.url.split('?')[0]) || '/';
       let path: DavPath | null;
@@ -520,7 +618,7 @@ export function registerDav(app: FastifyInstance, deps: DavDeps, secure: boolean
         let usage: Promise<{ used: number; quota: number }> | undefined;
         const r: DavRequest = {
           req, reply, user, path, deps, body: typeof req.body === 'string' ? req.body : '',
-          ctx: { user, limits: { maxResourceBytes: deps.dav.limits.maxResourceBytes }, usage: () => (usage ??= deps.dav.usage(user)) },
+          ctx: { user, sharing: deps.sharing, limits: { maxResourceBytes: deps.dav.limits.maxResourceBytes }, usage: () => (usage ??= deps.dav.usage(user)) },
         };
         switch (req.method) {
           case 'PROPFIND': return await propfind(r);
@@ -530,7 +628,7 @@ export function registerDav(app: FastifyInstance, deps: DavDeps, secure: boolean
           case 'GET': return await get(r, false);
           case 'HEAD': return await get(r, true);
           case 'PUT': return await put(r);
-          case 'POST': return await outboxPost(r);
+          case 'POST': return await (r.path.kind === 'collection' && r.path.collection !== 'outbox' ? sharePost(r) : outboxPost(r));
           case 'DELETE': return await del(r);
           case 'MOVE': return await transfer(r, 'move');
           case 'COPY': return await transfer(r, 'copy');
