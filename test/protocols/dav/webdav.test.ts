@@ -268,6 +268,28 @@ describe('reports', () => {
     expect(badColl.body).toContain('supported-collation');
   });
 
+  it('calendar-data with expand returns the instances in the range in UTC; limit-recurrence-set keeps the master; a param-filter matches', async () => {
+    await a.req('MKCALENDAR', cal(alice, 'x'));
+    const tz = ['BEGIN:VTIMEZONE', 'TZID:Europe/Berlin', 'BEGIN:STANDARD', 'DTSTART:19701025T030000', 'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'END:STANDARD',
+      'BEGIN:DAYLIGHT', 'DTSTART:19700329T020000', 'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU', 'TZOFFSETFROM:+0100', 'TZOFFSETTO:+0200', 'END:DAYLIGHT', 'END:VTIMEZONE'];
+    const weekly = ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//t//EN', ...tz, 'BEGIN:VEVENT', 'UID:exp-1', 'DTSTAMP:20260101T000000Z', 'DTSTART;TZID=Europe/Berlin:20270318T090000',
+      'DURATION:PT1H', 'RRULE:FREQ=WEEKLY;COUNT=4', 'SUMMARY:Weekly', 'ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED:mailto:x@example.net', 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+    expect((await a.put(`${cal(alice, 'x')}w.ics`, weekly)).status).toBe(201);
+    const r = await a.report(cal(alice, 'x'), `<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:calendar-data><c:expand start="20270301T000000Z" end="20270410T000000Z"/></c:calendar-data></d:prop>
+      <c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range start="20270301T000000Z" end="20270410T000000Z"/></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>`);
+    const data = /<cal:calendar-data>([\s\S]*?)<\/cal:calendar-data>/.exec(r.body)![1];
+    // 18 and 25 March in winter time (08:00Z), 1 and 8 April in summer time (07:00Z), no RRULE left, no VTIMEZONE.
+    expect([...data.matchAll(/RECURRENCE-ID:(\d{8}T\d{6}Z)/g)].map((m) => m[1])).toEqual(['20270318T080000Z', '20270325T080000Z', '20270401T070000Z', '20270408T070000Z']);
+    expect(data).not.toContain('RRULE');
+    expect(data).not.toContain('VTIMEZONE');
+    const limited = await a.report(cal(alice, 'x'), `<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><c:calendar-data><c:limit-recurrence-set start="20270301T000000Z" end="20270410T000000Z"/></c:calendar-data></d:prop><d:href>${cal(alice, 'x')}w.ics</d:href></c:calendar-multiget>`);
+    expect(limited.body).toContain('RRULE:FREQ=WEEKLY;COUNT=4');
+    const pf = (role: string) => a.report(cal(alice, 'x'), `<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/></d:prop>
+      <c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:prop-filter name="ATTENDEE"><c:param-filter name="ROLE"><c:text-match>${role}</c:text-match></c:param-filter></c:prop-filter></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>`);
+    expect(hrefs((await pf('REQ-PARTICIPANT')).body)).toEqual([`${cal(alice, 'x')}w.ics`]);
+    expect(hrefs((await pf('CHAIR')).body)).toEqual([]);
+  });
+
   it('sync-collection: everything first, then only what changed and what was removed; a foreign token is refused', async () => {
     await a.req('MKCALENDAR', cal(alice, 'sync'));
     await a.put(`${cal(alice, 'sync')}1.ics`, vevent('s-1'));
