@@ -290,6 +290,23 @@ describe('reports', () => {
     expect(hrefs((await pf('CHAIR')).body)).toEqual([]);
   });
 
+  it('free-busy-query answers the busy periods of a calendar (transparent and cancelled events left out)', async () => {
+    await a.req('MKCALENDAR', cal(alice, 'fb'));
+    await a.put(`${cal(alice, 'fb')}1.ics`, vevent('fb-1', { start: '20270301T090000Z', end: '20270301T100000Z' }));
+    await a.put(`${cal(alice, 'fb')}2.ics`, vevent('fb-2', { start: '20270301T093000Z', end: '20270301T110000Z' }));
+    await a.put(`${cal(alice, 'fb')}3.ics`, vevent('fb-3', { start: '20270301T140000Z', end: '20270301T150000Z', extra: ['TRANSP:TRANSPARENT'] }));
+    await a.put(`${cal(alice, 'fb')}4.ics`, vevent('fb-4', { start: '20270301T160000Z', end: '20270301T170000Z', extra: ['STATUS:CANCELLED'] }));
+    const r = await a.report(cal(alice, 'fb'), `<c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav"><c:time-range start="20270301T000000Z" end="20270302T000000Z"/></c:free-busy-query>`);
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toMatch(/^text\/calendar/);
+    const body = r.body.replace(/\r\n[ \t]/g, '');
+    expect(body).toContain('BEGIN:VFREEBUSY');
+    expect(body).toMatch(/FREEBUSY;FBTYPE=BUSY:20270301T090000Z\/20270301T110000Z\r\n/);
+    expect(body).not.toContain('20270301T140000Z');
+    expect(body).not.toContain('20270301T160000Z');
+    expect((await a.report(cal(alice, 'fb'), `<c:free-busy-query xmlns:c="urn:ietf:params:xml:ns:caldav"/>`)).status).toBe(400);
+  });
+
   it('sync-collection: everything first, then only what changed and what was removed; a foreign token is refused', async () => {
     await a.req('MKCALENDAR', cal(alice, 'sync'));
     await a.put(`${cal(alice, 'sync')}1.ics`, vevent('s-1'));
