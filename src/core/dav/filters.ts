@@ -121,16 +121,16 @@ function matchProp(comp: any, f: PropFilter): boolean {
   });
 }
 
-function matchComp(text: string, parent: any, f: CompFilter, depth: number, timezone: string | undefined): boolean {
+function matchComp(root: any, parent: any, f: CompFilter, depth: number, timezone: string | undefined): boolean {
   const subs: any[] = parent.getAllSubcomponents(f.name.toLowerCase());
   if (f.isNotDefined) return subs.length === 0;
   if (subs.length === 0) return false;
   if (f.timeRange) {
     // Over the recurrence set of the resource (depth 1: the VEVENT/VTODO/... level), or the
     // alarms of it (depth 2: VALARM inside them), as RFC 4791 §9.9 defines.
-    if (!matchesTimeRange(text, f.timeRange, { componentName: f.name.toUpperCase(), ...(timezone ? { timezone } : {}) })) return false;
+    if (!matchesTimeRange(root, f.timeRange, { componentName: f.name.toUpperCase(), ...(timezone ? { timezone } : {}) })) return false;
   }
-  return subs.some((c) => f.props.every((p) => matchProp(c, p)) && f.comps.every((cf) => matchComp(text, c, cf, depth + 1, timezone)));
+  return subs.some((c) => f.props.every((p) => matchProp(c, p)) && f.comps.every((cf) => matchComp(root, c, cf, depth + 1, timezone)));
 }
 
 /**
@@ -141,7 +141,7 @@ export function matchCalendarFilter(text: string, filter: CompFilter, opts: { ti
   if (filter.name.toUpperCase() !== 'VCALENDAR') return false;
   const root = new ICAL.Component(ICAL.parse(text) as any);
   if (filter.isNotDefined) return false;
-  return filter.props.every((p) => matchProp(root, p)) && filter.comps.every((cf) => matchComp(text, root, cf, 1, opts.timezone || undefined));
+  return filter.props.every((p) => matchProp(root, p)) && filter.comps.every((cf) => matchComp(root, root, cf, 1, opts.timezone || undefined));
 }
 
 /** addressbook-query: an empty filter matches every card. */
