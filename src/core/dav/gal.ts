@@ -58,7 +58,7 @@ export function galOf(listing: DomainListing, createdAt: number): { collection: 
   const version = digest.readUIntBE(0, 6) || 1;
   const objects: DavObject[] = cards.map((c, i) => ({
     id: -(i + 1), collectionId: GAL_ID, name: c.name, uid: c.uid, component: 'VCARD', data: c.data, size: Buffer.byteLength(c.data),
-    etag: `"${hash(c.data).subarray(0, 12).toString('base64url')}"`, modseq: version, firstStart: null, lastEnd: null, updatedAt: createdAt,
+    etag: `"${hash(c.data).subarray(0, 12).toString('base64url')}"`, modseq: version, firstStart: null, lastEnd: null, instances: null, updatedAt: createdAt,
   }));
   return {
     collection: {

@@ -4,14 +4,21 @@
  * §4.1, §5.3.2.1); the scheduling inbox takes any schedulable component; address books take
  * one vCard 3.0 or 4.0 each (RFC 6352 §5.1).
  */
+import ICAL from 'ical.js';
 import { parseCalendarObject, CalendarDataError } from './icalendar.ts';
+import { instanceIndex } from './instances.ts';
 import { ResourceError, type DavKind, type Validator } from './store.ts';
 import { parseVCard } from './vcard.ts';
 
 function calendar(text: string, allowed: string[], maxBytes: number, allowMethod = false) {
   try {
     const o = parseCalendarObject(text, { maxBytes, allowedComponents: allowed, allowMethod });
-    return { uid: o.uid, component: o.component, text: o.text, firstStart: o.firstStart, lastEnd: o.lastEnd };
+    let instances: string | null = null;
+    try {
+      const ix = o.unresolvedTzids.length ? null : instanceIndex(new ICAL.Component(ICAL.parse(o.text) as any));
+      instances = ix ? JSON.stringify(ix) : null;
+    } catch { /* evaluated in full then */ }
+    return { uid: o.uid, component: o.component, text: o.text, firstStart: o.firstStart, lastEnd: o.lastEnd, instances };
   } catch (e) {
     if (e instanceof CalendarDataError) throw new ResourceError(e.condition, e.message, e.condition === 'max-resource-size' ? { code: 'LIMIT_EXCEEDED' } : {});
     throw e;

@@ -60,6 +60,8 @@ export interface DavObject {
   modseq: number;
   firstStart: number | null;
   lastEnd: number | null;
+  /** The instance index of an event (core/dav/instances.ts, JSON), or null. */
+  instances: string | null;
   updatedAt: number;
 }
 
@@ -71,6 +73,8 @@ export interface ResourceMeta {
   text: string;
   firstStart: number | null;
   lastEnd: number | null;
+  /** The instance index of an event (core/dav/instances.ts), for time ranges on the row. */
+  instances?: string | null;
 }
 
 /**
@@ -136,10 +140,10 @@ function collectionInfo(r: CollectionRow): CollectionInfo {
   };
 }
 
-function davObject(r: Pick<ObjectRow, 'id' | 'collection_id' | 'name' | 'uid' | 'component' | 'size' | 'modseq' | 'first_start' | 'last_end' | 'updated_at'> & { data?: string }): DavObject {
+function davObject(r: Pick<ObjectRow, 'id' | 'collection_id' | 'name' | 'uid' | 'component' | 'size' | 'modseq' | 'first_start' | 'last_end' | 'updated_at'> & { data?: string; instances?: string | null }): DavObject {
   return {
     id: r.id, collectionId: r.collection_id, name: r.name, uid: r.uid, component: r.component, data: r.data ?? '', size: r.size,
-    etag: etagOf(r.modseq), modseq: r.modseq, firstStart: r.first_start, lastEnd: r.last_end, updatedAt: r.updated_at,
+    etag: etagOf(r.modseq), modseq: r.modseq, firstStart: r.first_start, lastEnd: r.last_end, instances: r.instances ?? null, updatedAt: r.updated_at,
   };
 }
 
@@ -350,7 +354,7 @@ export class DavStore {
     if (collectionId === GAL_ID) return (await this.#gal(account))?.objects ?? [];
     const rows = await this.#part(account).run('list resources', (db) => {
       let q = db.selectFrom('dav_objects')
-        .select(['id', 'collection_id', 'name', 'uid', 'component', 'size', 'modseq', 'first_start', 'last_end', 'updated_at'])
+        .select(['id', 'collection_id', 'name', 'uid', 'component', 'size', 'modseq', 'first_start', 'last_end', 'updated_at', 'instances'])
         .where('account_id', '=', account.id).where('collection_id', '=', collectionId);
       if (opts.withData) q = q.select('data');
       if (opts.component) q = q.where('component', '=', opts.component);
@@ -445,7 +449,7 @@ export class DavStore {
     const id = existing?.id ?? firstId;
     const row: ObjectRow = {
       account_id: account.id, id, collection_id: collectionId, name, uid: meta.uid, component: meta.component, data: meta.text, size,
-      first_start: meta.firstStart, last_end: meta.lastEnd, modseq, created_at: existing?.created_at ?? now, updated_at: now,
+      first_start: meta.firstStart, last_end: meta.lastEnd, modseq, created_at: existing?.created_at ?? now, updated_at: now, instances: meta.instances ?? null,
     };
     if (existing) await trx.updateTable('dav_objects').set(row).where('account_id', '=', account.id).where('id', '=', id).execute();
     else await trx.insertInto('dav_objects').values(row).execute();

@@ -82,6 +82,8 @@ export interface PartitionDavTables {
   dav_objects: {
     account_id: number; id: number; collection_id: number; name: string; uid: string; component: string;
     data: string; size: number; first_start: number | null; last_end: number | null; modseq: number; created_at: number; updated_at: number;
+    /** Migration 0006: the instance index (core/dav/instances.ts), JSON, or null. */
+    instances: string | null;
   };
   dav_tombstones: { account_id: number; collection_id: number; name: string; modseq: number };
 }

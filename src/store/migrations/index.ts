@@ -14,6 +14,7 @@ import { accountKindMigration } from './0007-account-kind.ts';
 import { davSharesMigration, TABLE_NAMES as SHARE_TABLES } from './0008-dav-shares.ts';
 import { partitionImapMigration, TABLE_NAMES as IMAP_TABLES } from './0004-partition-imap.ts';
 import { partitionDavMigration, TABLE_NAMES as DAV_TABLES } from './0005-partition-dav.ts';
+import { partitionDavInstancesMigration } from './0006-partition-dav-instances.ts';
 
 export type SchemaName = 'directory' | 'partition';
 
@@ -238,6 +239,7 @@ function partitionMigrations(kind: EngineKind): Record<string, Migration> {
     },
     '0004_imap': partitionImapMigration(kind),
     '0005_dav': partitionDavMigration(kind),
+    '0006_dav_instances': partitionDavInstancesMigration(kind),
   };
 }
 

@@ -4,7 +4,7 @@
  * and principal-property-search / principal-search-property-set (RFC 3744 §9.4-9.5).
  * Filters become core structures (core/dav/filters.ts) and are evaluated there.
  */
-import { COLLATIONS, matchCalendarFilter, matchCardFilter, prefilterRange, type CardFilter, type Collation, type CompFilter, type ParamFilter, type PropFilter, type Range, type TextMatch } from '../../../core/dav/filters.ts';
+import { COLLATIONS, matchCalendarFilter, matchCardFilter, prefilterRange, quickMatch, type CardFilter, type Collation, type CompFilter, type ParamFilter, type PropFilter, type Range, type TextMatch } from '../../../core/dav/filters.ts';
 import { RecurrenceLimitError, expandCalendarObject, freeBusy, freeBusyToICalendar, icalDateTimeUtc, limitRecurrenceSet } from '../../../core/dav/icalendar.ts';
 import type { DavObject } from '../../../core/dav/store.ts';
 import { DomainError } from '../../../core/errors.ts';
@@ -161,9 +161,11 @@ async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: Repo
     : await r.deps.dav.objects(t.owner, t.coll.id, { withData: true, ...(pre ? { range: pre.range, component: pre.component } : {}) });
   const out: XmlNode[] = [];
   for (const obj of candidates) {
-    let hit = false;
+    // Most client queries are a time range on events: single events answer from their row.
+    const quick = quickMatch(filter, obj);
+    let hit = quick ?? false;
     try {
-      hit = matchCalendarFilter(obj.data, filter, { timezone: t.coll.timezone });
+      if (quick === null) hit = matchCalendarFilter(obj.data, filter, { timezone: t.coll.timezone });
     } catch (e) {
       r.deps.log.warn({ err: (e as Error).message, resource: obj.name }, 'dav.query.unreadable');
     }

@@ -1,0 +1,79 @@
+/**
+ * An index of the instances of a calendar object's events, made at PUT, so that the most
+ * common query (a time range on VEVENT) is answered from the row, without parsing and
+ * expanding the data again on every query: the [start, end] of each instance (RFC 4791 §9.9
+ * needs nothing else for a VEVENT), in seconds, up to a cap.
+ *
+ * Only for events whose times are fixed (UTC or a zone the object defines): floating and
+ * all-day times depend on the calendar's time zone at query time, so those objects are
+ * evaluated in full. `until`: every instance starting at or before it is listed; `complete`:
+ * there are no others at all.
+ */
+import ICAL from 'ical.js';
+import { groupByUid, isFloating, newBudget, newTimeContext, walkOccurrences } from './recurrence.ts';
+
+export interface InstanceIndex {
+  /** [start, end] pairs in seconds since the epoch, in no particular order. */
+  s: [number, number][];
+  /** Seconds: every instance starting at or before this is in s. */
+  u: number;
+  /** No instance exists beyond those listed. */
+  c: boolean;
+}
+
+const MAX_SPANS = 400;
+const HORIZON_MS = 2 * 366 * 86_400_000;
+
+export function instanceIndex(vcal: ICAL.Component): InstanceIndex | null {
+  const comps = vcal.getAllSubcomponents().filter((c) => c.name !== 'vtimezone');
+  if (comps.length === 0 || comps.some((c) => c.name !== 'vevent')) return null;
+  for (const c of comps) {
+    for (const name of ['dtstart', 'dtend', 'recurrence-id']) {
+      const v = c.getFirstPropertyValue(name) as ICAL.Time | null;
+      if (v && (v.isDate || isFloating(v))) return null;
+    }
+  }
+  const ctx = newTimeContext(null);
+  const budget = newBudget(4 * MAX_SPANS);
+  const spans: [number, number][] = [];
+  let first = Infinity;
+  for (const c of comps) {
+    const v = c.getFirstPropertyValue('dtstart') as ICAL.Time | null;
+    if (v) first = Math.min(first, v.toJSDate().getTime());
+  }
+  if (!Number.isFinite(first)) return null;
+  const until = first + HORIZON_MS;
+  let full = false;
+  let complete = true;
+  // Master instances come in order (overrides first, all of them): when the cap stops the
+  // walk, every instance starting before the last master instance listed is in.
+  let lastMaster = -Infinity;
+  for (const group of groupByUid(comps)) {
+    const walk = walkOccurrences(group, ctx, budget, until, (occ) => {
+      if (occ.startMs === null) return false;
+      if (spans.length >= MAX_SPANS) { full = true; return true; }
+      spans.push([Math.floor(occ.startMs / 1000), Math.floor((occ.endMs ?? occ.startMs) / 1000)]);
+      if (!occ.overridden) lastMaster = occ.startMs;
+      return false;
+    });
+    if (!walk.complete) return null;
+  }
+  // Whether anything lies beyond the horizon: a rule without COUNT or UNTIL, or one that
+  // reaches past it. Without knowing, the index answers only up to the horizon.
+  const master = comps.find((c) => !c.hasProperty('recurrence-id'));
+  const rules = master ? master.getAllProperties('rrule').map((p) => p.getFirstValue() as ICAL.Recur) : [];
+  if (full || rules.length > 0) complete = false;
+  const u = full ? Math.floor(lastMaster / 1000) - 1 : Math.floor(until / 1000);
+  return { s: spans, u, c: complete && !full };
+}
+
+/** RFC 4791 §9.9 for VEVENT instances, from the index; null when the index cannot tell. */
+export function indexOverlaps(ix: InstanceIndex, range: { start: number | null; end: number | null }): boolean | null {
+  const re = range.end === null ? Infinity : range.end / 1000;
+  const rs = range.start === null ? -Infinity : range.start / 1000;
+  if (!ix.c && re > ix.u) return null;
+  for (const [S, E] of ix.s) {
+    if (E > S ? rs < E && re > S : rs <= S && re > S) return true;
+  }
+  return false;
+}
