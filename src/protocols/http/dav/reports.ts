@@ -130,19 +130,38 @@ async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHel
   const shape = reportProps(root);
   const hrefs = children(root, NS.DAV, 'href').map(textOf);
   if (hrefs.length > r.deps.maxReportResults) throw new HttpError(403, `at most ${r.deps.maxReportResults} hrefs per multiget`, { ns: NS.DAV, name: 'number-of-matches-within-limits' });
-  const out: XmlNode[] = [];
-  for (const hv of hrefs) {
+  // The hrefs name resources of a few collections (usually one): each collection is resolved
+  // once and its resources read in one query.
+  const wanted: { hv: string; p: Extract<DavPath, { kind: 'resource' }> | null }[] = hrefs.map((hv) => {
     const path = pathOfHref(hv);
-    let p: DavPath | null = null;
     try {
-      p = path ? parseDavPath(path) : null;
+      const p = path ? parseDavPath(path) : null;
+      return { hv, p: p && p.kind === 'resource' ? p : null };
     } catch (e) {
       if (!(e instanceof BadPath)) throw e;
+      return { hv, p: null };
     }
-    const target = p && p.kind === 'resource' ? await h.resolve(p) : null;
-    if (!target || target.kind !== 'resource') { out.push(statusResponse(hv, 404)); continue; }
-    if (t.kind === 'collection' && (target.coll.id !== t.coll.id || target.owner.id !== t.owner.id)) { out.push(statusResponse(hv, 404)); continue; }
-    out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(target.obj, shape, target.coll.timezone)));
+  });
+  const byCollection = new Map<string, { coll: Target | null; names: string[]; objects?: Map<string, DavObject> }>();
+  const keyOf = (p: Extract<DavPath, { kind: 'resource' }>) => `${p.home}\u0000${p.owner}\u0000${p.collection}`;
+  for (const w of wanted) {
+    if (!w.p) continue;
+    const k = keyOf(w.p);
+    if (!byCollection.has(k)) byCollection.set(k, { coll: await h.resolve({ kind: 'collection', home: w.p.home, owner: w.p.owner, collection: w.p.collection }), names: [] });
+    byCollection.get(k)!.names.push(w.p.name);
+  }
+  for (const g of byCollection.values()) {
+    if (!g.coll || g.coll.kind !== 'collection') continue;
+    if (t.kind === 'collection' && (g.coll.coll.id !== t.coll.id || g.coll.owner.id !== t.owner.id)) continue;
+    g.objects = new Map((await r.deps.dav.objectsByName(g.coll.owner, g.coll.coll.id, [...new Set(g.names)])).map((o) => [o.name, o]));
+  }
+  const out: XmlNode[] = [];
+  for (const w of wanted) {
+    const g = w.p ? byCollection.get(keyOf(w.p)) : undefined;
+    const obj = g?.objects?.get(w.p!.name);
+    if (!g || !obj || !g.coll || g.coll.kind !== 'collection') { out.push(statusResponse(w.hv, 404)); continue; }
+    const target = resourceTarget(g.coll, obj);
+    out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(obj, shape, g.coll.coll.timezone)));
   }
   send(r, multistatus(out));
 }
@@ -156,16 +175,22 @@ async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: Repo
   const filter = compFilter(top);
   if (filter.name.toUpperCase() !== 'VCALENDAR') throw new HttpError(403, 'the top comp-filter must name VCALENDAR', { ns: NS.CALDAV, name: 'valid-filter' });
   const pre = prefilterRange(filter);
+  // The rows first, without their data: most client queries are a time range on events, which
+  // the instance index answers (quickMatch); the data is read only for the rest, and for the
+  // matches when calendar-data is asked for.
   const candidates = t.kind === 'resource'
     ? [t.obj]
-    : await r.deps.dav.objects(t.owner, t.coll.id, { withData: true, ...(pre ? { range: pre.range, component: pre.component } : {}) });
+    : await r.deps.dav.objects(t.owner, t.coll.id, { withData: false, ...(pre ? { range: pre.range, component: pre.component } : {}) });
+  const quick = candidates.map((o) => quickMatch(filter, o));
+  const wantsData = shape.req.kind === 'prop' && shape.req.names.includes(CALDATA);
+  const needData = candidates.filter((o, i) => !o.data && (quick[i] === null || (quick[i] && wantsData))).map((o) => o.name);
+  const data = new Map((t.kind === 'resource' ? [] : await r.deps.dav.objectsByName(t.owner, t.coll.id, needData)).map((o) => [o.name, o]));
   const out: XmlNode[] = [];
-  for (const obj of candidates) {
-    // Most client queries are a time range on events: single events answer from their row.
-    const quick = quickMatch(filter, obj);
-    let hit = quick ?? false;
+  for (let i = 0; i < candidates.length; i++) {
+    const obj = data.get(candidates[i].name) ?? candidates[i];
+    let hit = quick[i] ?? false;
     try {
-      if (quick === null) hit = matchCalendarFilter(obj.data, filter, { timezone: t.coll.timezone });
+      if (quick[i] === null) hit = matchCalendarFilter(obj.data, filter, { timezone: t.coll.timezone });
     } catch (e) {
       r.deps.log.warn({ err: (e as Error).message, resource: obj.name }, 'dav.query.unreadable');
     }
