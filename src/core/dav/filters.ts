@@ -13,7 +13,7 @@
  */
 import ICAL from 'ical.js';
 import { matchesTimeRange } from './icalendar.ts';
-import { indexOverlaps, type InstanceIndex } from './instances.ts';
+import { decodeIndex, indexOverlaps } from './instances.ts';
 
 export type Collation = 'i;ascii-casemap' | 'i;unicode-casemap' | 'i;octet';
 export const COLLATIONS: readonly Collation[] = ['i;ascii-casemap', 'i;unicode-casemap', 'i;octet'];
@@ -169,16 +169,11 @@ export function prefilterRange(filter: CompFilter): { component: string; range: 
  * range on VEVENT, and the event's instance index (core/dav/instances.ts) covers the range.
  * Null when the data must be read.
  */
-export function quickMatch(filter: CompFilter, obj: { component: string; instances: string | null }): boolean | null {
+export function quickMatch(filter: CompFilter, obj: Parameters<typeof decodeIndex>[0] & { component: string }): boolean | null {
   if (!obj.instances || obj.component !== 'VEVENT') return null;
   if (filter.isNotDefined || filter.props.length || filter.comps.length !== 1) return null;
   const c = filter.comps[0];
   if (c.name.toUpperCase() !== 'VEVENT' || c.isNotDefined || c.props.length || c.comps.length || !c.timeRange) return null;
-  let ix: InstanceIndex;
-  try {
-    ix = JSON.parse(obj.instances) as InstanceIndex;
-  } catch {
-    return null;
-  }
-  return indexOverlaps(ix, c.timeRange);
+  const ix = decodeIndex(obj);
+  return ix ? indexOverlaps(ix, c.timeRange) : null;
 }

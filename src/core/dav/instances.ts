@@ -77,3 +77,38 @@ export function indexOverlaps(ix: InstanceIndex, range: { start: number | null; 
   }
   return false;
 }
+
+/**
+ * The stored form: "=" when the object's bounds (first_start + 1 ms, last_end - 1 ms) are its
+ * one instance, so the row needs no list (most events); JSON of the index otherwise.
+ */
+export function encodeIndex(ix: InstanceIndex, firstStart: number | null, lastEnd: number | null): string {
+  if (ix.c && ix.s.length === 1 && firstStart !== null && lastEnd !== null && ix.s[0][0] * 1000 === firstStart + 1 && ix.s[0][1] * 1000 === lastEnd - 1) return '=';
+  return JSON.stringify(ix);
+}
+
+/** Parsed indexes of recurring events, by object and version: a month view asks for the same ones again and again. */
+const parsed = new Map<string, InstanceIndex>();
+const MAX_PARSED = 20_000;
+
+/** The index of a row (its stored form, bounds, id and modseq), or null when it has none. */
+export function decodeIndex(row: { instances: string | null; firstStart: number | null; lastEnd: number | null; id: number; collectionId: number; modseq: number }): InstanceIndex | null {
+  const v = row.instances;
+  if (!v) return null;
+  if (v === '=') {
+    if (row.firstStart === null || row.lastEnd === null) return null;
+    return { s: [[(row.firstStart + 1) / 1000, (row.lastEnd - 1) / 1000]], u: Infinity, c: true };
+  }
+  const key = `${row.collectionId}:${row.id}:${row.modseq}`;
+  let ix = parsed.get(key);
+  if (!ix) {
+    try {
+      ix = JSON.parse(v) as InstanceIndex;
+    } catch {
+      return null;
+    }
+    if (parsed.size >= MAX_PARSED) parsed.delete(parsed.keys().next().value!);
+    parsed.set(key, ix);
+  }
+  return ix;
+}

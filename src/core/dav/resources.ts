@@ -6,7 +6,7 @@
  */
 import ICAL from 'ical.js';
 import { parseCalendarObject, CalendarDataError } from './icalendar.ts';
-import { instanceIndex } from './instances.ts';
+import { encodeIndex, instanceIndex } from './instances.ts';
 import { ResourceError, type DavKind, type Validator } from './store.ts';
 import { parseVCard } from './vcard.ts';
 
@@ -16,7 +16,7 @@ function calendar(text: string, allowed: string[], maxBytes: number, allowMethod
     let instances: string | null = null;
     try {
       const ix = o.unresolvedTzids.length ? null : instanceIndex(new ICAL.Component(ICAL.parse(o.text) as any));
-      instances = ix ? JSON.stringify(ix) : null;
+      instances = ix ? encodeIndex(ix, o.firstStart, o.lastEnd) : null;
     } catch { /* evaluated in full then */ }
     return { uid: o.uid, component: o.component, text: o.text, firstStart: o.firstStart, lastEnd: o.lastEnd, instances };
   } catch (e) {

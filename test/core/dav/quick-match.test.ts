@@ -19,14 +19,18 @@ const cal = (...events: string[][]) => ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODI
 const filter = (start: number | null, end: number | null): CompFilter => ({
   name: 'VCALENDAR', isNotDefined: false, props: [], comps: [{ name: 'VEVENT', isNotDefined: false, timeRange: { start, end }, props: [], comps: [] }],
 });
+let nextId = 1;
 const row = (text: string) => {
   const m = validate(text, coll, 'q.ics');
-  return { component: m.component, instances: m.instances ?? null };
+  return { component: m.component, instances: m.instances ?? null, firstStart: m.firstStart, lastEnd: m.lastEnd, id: nextId++, collectionId: 1, modseq: 1 };
 };
 
 describe('quickMatch and the instance index', () => {
   it('indexes events with fixed times, not floating or all-day ones', () => {
-    expect(row(cal(['DTSTART:20270105T100000Z', 'DTEND:20270105T110000Z'])).instances).not.toBeNull();
+    // A single event's bounds are its instance: "=" instead of a list.
+    expect(row(cal(['DTSTART:20270105T100000Z', 'DTEND:20270105T110000Z'])).instances).toBe('=');
+    // An alarm widens the bounds: the instance is listed.
+    expect(row(cal(['DTSTART:20270105T100000Z', 'DTEND:20270105T110000Z', 'BEGIN:VALARM', 'ACTION:DISPLAY', 'DESCRIPTION:x', 'TRIGGER:-PT1H', 'END:VALARM'])).instances).toMatch(/^\{/);
     expect(row(cal(['DTSTART:20270105T100000Z', 'DURATION:PT1H', 'RRULE:FREQ=DAILY;COUNT=3'])).instances).not.toBeNull();
     expect(row(cal(['DTSTART:20270105T100000', 'DURATION:PT1H'])).instances).toBeNull();
     expect(row(cal(['DTSTART;VALUE=DATE:20270105'])).instances).toBeNull();
