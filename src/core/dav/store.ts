@@ -379,8 +379,10 @@ export class DavStore {
     const out: DavObject[] = [];
     for (let i = 0; i < names.length; i += 500) {
       const chunk = names.slice(i, i + 500);
+      // Without the instance index: readers of the data do not need it.
       const rows = await this.#part(account).run('read resources', (db) =>
-        db.selectFrom('dav_objects').selectAll().where('account_id', '=', account.id).where('collection_id', '=', collectionId).where('name', 'in', chunk).execute());
+        db.selectFrom('dav_objects').select(['id', 'collection_id', 'name', 'uid', 'component', 'data', 'size', 'modseq', 'first_start', 'last_end', 'updated_at'])
+          .where('account_id', '=', account.id).where('collection_id', '=', collectionId).where('name', 'in', chunk).execute());
       out.push(...rows.map(davObject));
     }
     return out;
