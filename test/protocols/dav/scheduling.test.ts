@@ -228,4 +228,12 @@ describe('implicit scheduling between local accounts and by iMIP', () => {
     expect(refused.status).toBe(403);
     expect(refused.body).toContain('organizer-allowed');
   });
+
+  it('deleting a whole calendar cancels its meetings for the attendees', async () => {
+    expect((await a.req('MKCALENDAR', cal(alice, 'project'))).status).toBe(201);
+    expect((await a.put(`${cal(alice, 'project')}kickoff.ics`, meeting('kickoff-1', { attendees: [[bob.address, 'NEEDS-ACTION']], start: '20270301T090000Z' }))).status).toBe(201);
+    expect((await collectionData(b, cal(bob))).find((e) => e.includes('UID:kickoff-1'))).not.toContain('STATUS:CANCELLED');
+    expect((await a.req('DELETE', cal(alice, 'project'))).status).toBe(204);
+    expect((await collectionData(b, cal(bob))).find((e) => e.includes('UID:kickoff-1'))).toContain('STATUS:CANCELLED');
+  });
 });

@@ -439,8 +439,12 @@ async function del(r: DavRequest): Promise<void> {
   } else if (t.kind === 'collection') {
     const pre = preconditions(r.req);
     if (pre.ifMatch && pre.ifMatch !== '*') throw new DomainError('PRECONDITION_FAILED', 'collections have no ETag');
+    // The meetings in a calendar go with it: read them first, so that their attendees hear of
+    // it (CANCEL where the user organises, a decline where the user attends) once it is gone.
+    const meetings = r.deps.scheduler && t.coll.kind === 'calendar' ? await r.deps.dav.objects(r.user, t.coll.id, { withData: true }) : [];
     await r.deps.dav.deleteCollection(r.user, t.coll.id);
     await r.deps.sharing?.forget(r.user.id, t.coll.id);
+    for (const m of meetings) await r.deps.scheduler!.afterDelete(r.user, t.coll, m.data);
   } else throw new HttpError(403, 'this resource cannot be deleted');
   r.reply.code(204).send();
 }
