@@ -290,12 +290,14 @@ const replaceChar = (c: string): string => ENTITY[c] ?? '\uFFFD';
 
 /** Characters XML cannot carry (replaced by U+FFFD); rare, so tested for before the full pass. */
 const UNCARRIABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/;
-const TEXT_COMMON = /[&<>\r]/g;
+const TEXT_COMMON_TEST = /[&<>\r]/;
 
 export function escapeText(s: string): string {
   // The common case (calendar data: CRLF, ASCII or well-formed UTF-16) with a simpler pattern;
   // the full one, with its surrogate look-arounds, only when something needs it.
-  return UNCARRIABLE.test(s) ? s.replace(TEXT_ESCAPE, replaceChar) : s.replace(TEXT_COMMON, replaceChar);
+  if (UNCARRIABLE.test(s)) return s.replace(TEXT_ESCAPE, replaceChar);
+  // Native passes, no callback per character (calendar data has a CR on every line).
+  return TEXT_COMMON_TEST.test(s) ? s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('\r', '&#13;') : s;
 }
 
 export function escapeAttr(s: string): string {
