@@ -111,22 +111,7 @@ if has_phase bulwark; then
     BULWARK_LISTEN_IMAP= BULWARK_LISTEN_SMTP= BULWARK_LISTEN_IMAPS= BULWARK_LISTEN_POP3= BULWARK_LISTEN_POP3S= BULWARK_LISTEN_SUBMISSION= BULWARK_LISTEN_SUBMISSIONS= BULWARK_LISTEN_HTTPS= \
     BULWARK_AUTH_REQUIRE_TLS=false BULWARK_DNS_SERVERS=127.0.0.1:1 BULWARK_LOG_LEVEL=warn
   env | grep '^BULWARK_' | sort > "$OUT/bulwark-env.txt"
-  SERVER=
-  start_bulwark() { # start_bulwark LOGNAME [node flags...]: exactly the production command, plus any profiling flags
-    local name=$1; shift
-    (cd "$SRC" && exec node --max-semi-space-size=16 --heap-growing-percent=30 "$@" bin/bulwark.js --data "$DATA" serve) > "$OUT/$name.server.log" 2>&1 &
-    SERVER=$!
-    for _ in $(seq 1 100); do curl -fs "http://$BW_HTTP/readyz" > /dev/null && return 0; sleep 0.2; done
-    echo "bulwark did not become ready; see $OUT/$name.server.log" >&2; return 1
-  }
-  stop_bulwark() {
-    [ -n "$SERVER" ] || return 0
-    kill -TERM "$SERVER" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$SERVER" 2>/dev/null && kill -KILL "$SERVER"
-    wait "$SERVER" 2>/dev/null || true
-    SERVER=
-  }
+  SERVER=   # start_bulwark / stop_bulwark: bench/steps.sh
   trap 'stop_bulwark' EXIT
   B=(--url "http://$BW_HTTP" --home-path '/dav/calendars/{user}/' --password "$BW_PASSWORD")
   start_bulwark bulwark

@@ -162,22 +162,7 @@ if has_phase bulwark; then
     BULWARK_IMAP_MAX_CONNECTIONS=$((IDLE_CONNS + 5000)) BULWARK_IMAP_MAX_CONNECTIONS_PER_IP=$((IDLE_CONNS + 5000)) \
     BULWARK_IMAP_MAX_CONNECTIONS_PER_ACCOUNT=$((IDLE_CONNS / USERS + 200)) BULWARK_SMTP_MAX_CONNECTIONS_PER_IP=500
   env | grep '^BULWARK_' | sort > "$OUT/bulwark-env.txt"
-  SERVER=
-  start_bulwark() { # start_bulwark LOGNAME [node flags...]: exactly the production command, plus any profiling flags
-    local name=$1; shift
-    (cd "$SRC" && exec node --max-semi-space-size=16 --heap-growing-percent=30 "$@" bin/bulwark.js --data "$DATA" serve) > "$OUT/$name.server.log" 2>&1 &
-    SERVER=$!
-    for _ in $(seq 1 100); do curl -fs "http://$BW_HTTP/readyz" > /dev/null && return 0; sleep 0.2; done
-    echo "bulwark did not become ready; see $OUT/$name.server.log" >&2; return 1
-  }
-  stop_bulwark() {
-    [ -n "$SERVER" ] || return 0
-    kill -TERM "$SERVER" 2>/dev/null || true
-    for _ in $(seq 1 300); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$SERVER" 2>/dev/null && kill -KILL "$SERVER"
-    wait "$SERVER" 2>/dev/null || true
-    SERVER=
-  }
+  SERVER=   # start_bulwark / stop_bulwark: bench/steps.sh
   rss_mib() { awk '/VmRSS/ { printf "%.1f\n", $2 / 1024 }' "/proc/$SERVER/status"; }
   trap 'stop_bulwark' EXIT
   start_bulwark bulwark-empty; sleep 10

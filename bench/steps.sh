@@ -45,3 +45,22 @@ step() {
   echo "=== $name rc=$rc ($((SECONDS - t0)) s)" | tee -a "$OUT/commands.txt"
   return 0
 }
+
+# The Bulwark server of a bench run, from the snapshot $SRC on $DATA, ready when $BW_HTTP/readyz
+# answers; its pid in $SERVER.
+start_bulwark() { # start_bulwark LOGNAME [node flags...]: exactly the production command, plus any profiling flags
+  local name=$1; shift
+  (cd "$SRC" && exec node --max-semi-space-size=16 --heap-growing-percent=30 "$@" bin/bulwark.js --data "$DATA" serve) > "$OUT/$name.server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 100); do curl -fs "http://$BW_HTTP/readyz" > /dev/null && return 0; sleep 0.2; done
+  echo "bulwark did not become ready; see $OUT/$name.server.log" >&2; return 1
+}
+stop_bulwark() {
+  [ -n "$SERVER" ] || return 0
+  kill -TERM "$SERVER" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$SERVER" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$SERVER" 2>/dev/null && kill -KILL "$SERVER"
+  wait "$SERVER" 2>/dev/null || true
+  SERVER=
+}
+

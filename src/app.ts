@@ -99,11 +99,9 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
       log,
     })
     : null;
-  // The pipeline's iMIP hook needs the scheduler, which needs the reception built on the pipeline.
-  let imip: ReturnType<typeof imipHook> = { name: 'imip', after: async () => {} };
   const pipeline = new DeliveryPipeline({
     mail, bus, log, onStored: (partition) => indexer.kick(partition),
-    hooks: { authenticate: auth?.authenticate, contentChecks: [], filters: auth ? [auth.filter] : [], stored: [{ name: 'imip', after: (ctx) => imip.after(ctx) }] },
+    hooks: { authenticate: auth?.authenticate, contentChecks: [], filters: auth ? [auth.filter] : [], stored: [imipHook(() => scheduler)] },
     hostname: loaded.config.server.hostname,
     maxMessageSize: loaded.config.limits.max_message_size,
   });
@@ -155,7 +153,6 @@ export async function openApp(dataDir: string, opts: { env?: NodeJS.ProcessEnv; 
       });
     },
   });
-  imip = imipHook(scheduler);
   return {
     config: loaded.config,
     dataDir,

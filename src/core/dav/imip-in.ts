@@ -28,10 +28,11 @@ export function calendarPart(raw: Uint8Array): { method: string; text: string; f
 }
 
 /**
- * The delivery hook: for each local recipient that stored the message, hand its calendar part
+ * The delivery hook (given the scheduler lazily: the scheduler is built on the reception, which
+ * is built on the pipeline that holds this hook): for each local recipient that stored the message, hand its calendar part
  * to the scheduler. Mail whose DMARC evaluation failed is not believed (its From may be forged).
  */
-export function imipHook(scheduler: Scheduler): StoredHook {
+export function imipHook(scheduler: () => Scheduler): StoredHook {
   return {
     name: 'imip',
     async after(ctx) {
@@ -42,7 +43,7 @@ export function imipHook(scheduler: Scheduler): StoredHook {
       for (const r of ctx.results) {
         if (r.status !== 'stored') continue;
         const rcpt = ctx.req.recipients.find((x) => x.account.id === r.accountId);
-        if (rcpt) await scheduler.fromMail(rcpt.account, cal.from, cal.method, cal.text);
+        if (rcpt) await scheduler().fromMail(rcpt.account, cal.from, cal.method, cal.text);
       }
     },
   };

@@ -65,12 +65,8 @@ export class Scheduler {
     const info = safeInfo(after);
     if (!info || !info.organizer) return { rewritten: false };
     if (await this.#d.isOwnAddress(user, info.organizer)) return this.#organizerChanged(user, coll, name, before, after, info);
-    const me = [...info.attendees.keys()];
-    for (const a of me) {
-      if (!(await this.#d.isOwnAddress(user, a))) continue;
-      await this.#attendeeChanged(user, a, before, after, info);
-      break;
-    }
+    const me = await this.#myAddress(user, info);
+    if (me) await this.#attendeeChanged(user, me, before, after, info);
     return { rewritten: false };
   }
 
@@ -88,12 +84,9 @@ export class Scheduler {
       }
       return;
     }
-    for (const a of info.attendees.keys()) {
-      if (!(await this.#d.isOwnAddress(user, a))) continue;
-      if (info.attendees.get(a)!.partstat === 'DECLINED' || info.status === 'CANCELLED') return;
-      await this.#sendReply(user, a, replyMessage(before, a, 'DECLINED'), info);
-      return;
-    }
+    const me = await this.#myAddress(user, info);
+    if (!me || info.attendees.get(me)!.partstat === 'DECLINED' || info.status === 'CANCELLED') return;
+    await this.#sendReply(user, me, replyMessage(before, me, 'DECLINED'), info);
   }
 
   /**

@@ -8,6 +8,7 @@
  */
 import ICAL from 'ical.js';
 import { ResourceError, type ResourceMeta } from './store.ts';
+import { normaliseLineEnds } from './time-range.ts';
 
 export interface VCardInfo {
   uid: string;
@@ -15,12 +16,6 @@ export interface VCardInfo {
   fn: string;
   emails: string[];
   kind: string;
-}
-
-/** RFC 5545/6350 text normalised to CRLF line endings, as stored and served. */
-export function crlf(text: string): string {
-  const t = text.replace(/\r\n|\r|\n/g, '\r\n');
-  return t.endsWith('\r\n') ? t : `${t}\r\n`;
 }
 
 export function parseVCard(text: string, fallbackUid: string): { meta: ResourceMeta; info: VCardInfo } {
@@ -45,7 +40,7 @@ export function parseVCard(text: string, fallbackUid: string): { meta: ResourceM
   const emails = comp.getAllProperties('email').map((p: any) => String(p.getFirstValue() ?? '').replace(/^mailto:/i, '').trim()).filter(Boolean);
   const kind = String(comp.getFirstPropertyValue('kind') ?? comp.getFirstPropertyValue('x-addressbookserver-kind') ?? 'individual').toLowerCase();
   return {
-    meta: { uid, component: 'VCARD', text: crlf(text), firstStart: null, lastEnd: null },
+    meta: { uid, component: 'VCARD', text: normaliseLineEnds(text), firstStart: null, lastEnd: null },
     info: { uid, version, fn: fn.trim(), emails, kind },
   };
 }

@@ -13,7 +13,7 @@
  * - Account data lives in a partition (another database): an account is created in the
  *   directory first and provisioned in its partition after; removal goes the other way.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Stores } from '../../store/stores.ts';
 import type { DirectoryDB, DirRow } from '../../store/schema.ts';
 import { appendAudit, type AuditEvent } from '../../security/audit.ts';
@@ -318,34 +318,21 @@ export class Directory {
   }
 
   /**
-   * The enabled accounts of a domain whose address or display name contains `needle` (case
-   * folded), for principal searches of the domain's users (scheduling looks attendees up this
-   * way). Internal: the caller decides who may search (a user searches only their own domain).
+   * The enabled accounts of a domain, by address, at most `limit`: for principal searches of
+   * the domain's users (scheduling looks attendees up this way) and the global address list.
+   * Internal: the caller shows them only to users of the domain.
    */
-  async searchAccounts(domainId: number, needle: string, limit: number): Promise<AccountInfo[]> {
-    const n = needle.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
-    const rows = await this.#stores.dirRun('search accounts', (db) => {
-      let q = db.selectFrom('accounts').selectAll().where('domain_id', '=', domainId).where('enabled', '=', 1);
-      if (n) q = q.where((eb) => eb.or([sql<boolean>`lower(address) like ${`%${n}%`} escape '\\'`, sql<boolean>`lower(display_name) like ${`%${n}%`} escape '\\'`]));
-      return q.orderBy('address').limit(Math.max(1, Math.min(limit, 10_000))).execute();
-    });
+  async domainAccounts(domainId: number, limit = 100_000): Promise<AccountInfo[]> {
+    const rows = await this.#stores.dirRun('list domain accounts', (db) =>
+      db.selectFrom('accounts').selectAll().where('domain_id', '=', domainId).where('enabled', '=', 1).orderBy('address').limit(Math.max(1, limit)).execute());
     return rows.map(toAccount);
   }
 
-  /**
-   * What a domain's users may see of it, for the global address list: its enabled accounts
-   * (address, name, kind) and its public lists (address, description). Internal: the caller
-   * shows it only to users of the domain.
-   */
-  async domainListing(domainId: number): Promise<{ accounts: { id: number; address: string; displayName: string; kind: AccountKind }[]; lists: { id: number; address: string; description: string }[] }> {
-    return this.#stores.dirRun('domain listing', async (db) => {
-      const accounts = await db.selectFrom('accounts').select(['id', 'address', 'display_name', 'kind']).where('domain_id', '=', domainId).where('enabled', '=', 1).orderBy('address').execute();
-      const lists = await db.selectFrom('lists').select(['id', 'address', 'description']).where('domain_id', '=', domainId).where('public', '=', 1).orderBy('address').execute();
-      return {
-        accounts: accounts.map((a) => ({ id: a.id, address: a.address, displayName: a.display_name, kind: (a.kind ?? 'individual') as AccountKind })),
-        lists: lists.map((l) => ({ id: l.id, address: l.address, description: l.description })),
-      };
-    });
+  /** What the global address list shows of a domain: its enabled accounts and its public lists. */
+  async domainListing(domainId: number): Promise<{ accounts: AccountInfo[]; lists: { id: number; address: string; description: string }[] }> {
+    const lists = await this.#stores.dirRun('list public lists', (db) =>
+      db.selectFrom('lists').select(['id', 'address', 'description']).where('domain_id', '=', domainId).where('public', '=', 1).orderBy('address').execute());
+    return { accounts: await this.domainAccounts(domainId), lists };
   }
 
   /** Internal lookup for protocols after authentication or for delivery (no actor). */

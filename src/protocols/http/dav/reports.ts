@@ -270,8 +270,10 @@ async function syncCollection(r: DavRequest, t: Target, root: XmlElement, h: Rep
     throw e;
   }
   const out: XmlNode[] = [];
+  // The data of every changed resource in one read, not one per resource.
+  const byName = new Map((await r.deps.dav.objectsByName(t.owner, t.coll.id, changes.changed.map((o) => o.name))).map((o) => [o.name, o]));
   for (const o of changes.changed) {
-    const full = await r.deps.dav.object(t.owner, t.coll.id, o.name);
+    const full = byName.get(o.name);
     if (!full) continue;
     const target = resourceTarget(t, full);
     out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(full, shape)));
@@ -289,7 +291,7 @@ async function principalSearch(r: DavRequest, root: XmlElement, h: ReportHelpers
     match: textOf(child(s, NS.DAV, 'match') ?? s).toLowerCase(),
   }));
   const allof = root.attrs.get('test') === 'allof';
-  const candidates = await r.deps.directory.searchAccounts(r.user.domainId, '', r.deps.maxReportResults);
+  const candidates = await r.deps.directory.domainAccounts(r.user.domainId, r.deps.maxReportResults);
   const out: XmlNode[] = [];
   for (const a of candidates) {
     const hay: Record<string, string[]> = {

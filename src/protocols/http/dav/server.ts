@@ -18,11 +18,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AccountInfo, Directory } from '../../../core/directory/directory.ts';
 import { DavStore, ResourceError, type CollectionInfo, type CollectionPatch, type DavHome } from '../../../core/dav/store.ts';
-import { DomainError } from '../../../core/errors.ts';
+import { DomainError, ERROR_CODES } from '../../../core/errors.ts';
 import { passwordLogin, type LoginDeps } from '../../../security/login.ts';
 import { NS, XmlError, child, parseXml, serializeXml, textOf, type XmlElement } from '../../../lib/xml.ts';
 import { BadPath, hrefOf, href, parseDavPath, pathOfHref, type DavPath } from './paths.ts';
-import { LIVE, WRITABLE, clark, d, x, type Mount, type PropContext, type Target } from './props.ts';
+import { LIVE, WRITABLE, clark, d, splitClark, x, type Mount, type PropContext, type Target } from './props.ts';
 import { parseFreeBusyRequest } from '../../../core/dav/itip.ts';
 import { freeBusyToICalendar } from '../../../core/dav/icalendar.ts';
 import { errorBody, multistatus, propRequestOf, propResponse, statusLine, statusResponse } from './multistatus.ts';
@@ -75,18 +75,18 @@ export interface DavRequest {
 // the header, never the password, and is re-checked against the directory (enabled, password
 // unchanged) on every hit.
 
-interface CachedLogin { accountId: number; passwordChangedAt: number; expires: number }
+interface CachedLogin { accountId: number; updatedAt: number; expires: number }
 const LOGIN_TTL_MS = 60_000;
 const MAX_CACHED = 10_000;
 
 class LoginCache {
-  readonly #m = new Map<string, CachedLogin & { updatedAt: number }>();
-  get(key: string): (CachedLogin & { updatedAt: number }) | undefined {
+  readonly #m = new Map<string, CachedLogin>();
+  get(key: string): CachedLogin | undefined {
     const v = this.#m.get(key);
     if (v && v.expires < Date.now()) { this.#m.delete(key); return undefined; }
     return v;
   }
-  set(key: string, v: CachedLogin & { updatedAt: number }): void {
+  set(key: string, v: CachedLogin): void {
     if (this.#m.size >= MAX_CACHED) this.#m.delete(this.#m.keys().next().value!);
     this.#m.set(key, v);
   }
@@ -112,7 +112,7 @@ async function authenticate(deps: DavDeps, cache: LoginCache, req: FastifyReques
   if (colon < 0) throw new HttpError(401, 'authentication required');
   const r = await passwordLogin(deps, decoded.slice(0, colon), decoded.slice(colon + 1), { protocol: 'dav', remote: req.ip });
   if (r.ok) {
-    cache.set(key, { accountId: r.account.id, passwordChangedAt: 0, updatedAt: r.account.updatedAt, expires: Date.now() + LOGIN_TTL_MS });
+    cache.set(key, { accountId: r.account.id, updatedAt: r.account.updatedAt, expires: Date.now() + LOGIN_TTL_MS });
     return r.account;
   }
   if (r.reason === 'unavailable') throw new DomainError('UNAVAILABLE', 'the directory cannot be reached');
@@ -311,7 +311,7 @@ async function proppatch(r: DavRequest): Promise<void> {
   const byStatus = new Map<number, string[]>();
   for (const [k, s] of results) byStatus.set(s, [...(byStatus.get(s) ?? []), k]);
   const stats = [...byStatus].map(([s, names]) => d('propstat', [
-    d('prop', names.map((n) => { const m = /^\{([^}]*)\}(.+)$/.exec(n)!; return { ns: m[1], name: m[2] }; })),
+    d('prop', names.map(splitClark)),
     d('status', statusLine(s)),
     ...(s === 403 ? [d('error', [d('cannot-modify-protected-property')])] : []),
   ]));
@@ -370,8 +370,8 @@ async function mkcol(r: DavRequest, method: 'MKCOL' | 'MKCALENDAR'): Promise<voi
     }
   }
   if (unsupported.length) {
-    const stats = [d('propstat', [d('prop', unsupported.map((n) => { const m = /^\{([^}]*)\}(.+)$/.exec(n)!; return { ns: m[1], name: m[2] }; })), d('status', statusLine(403))])];
-    sendXml(r.reply, method === 'MKCALENDAR' ? 403 : 403, multistatus([d('response', [d('href', hrefOf(p)), ...stats])]));
+    const stats = [d('propstat', [d('prop', unsupported.map(splitClark)), d('status', statusLine(403))])];
+    sendXml(r.reply, 403, multistatus([d('response', [d('href', hrefOf(p)), ...stats])]));
     return;
   }
   await r.deps.dav.createCollection(r.user, p.home, p.collection, kind, patch);
@@ -574,8 +574,8 @@ function sendError(deps: DavDeps, reply: FastifyReply, req: FastifyRequest, e: u
     return;
   }
   if (e instanceof DomainError) {
-    const status = e.code === 'ALREADY_EXISTS' ? 405 : e.code === 'AUTH_FAILED' ? 401 : (e.code === 'LIMIT_EXCEEDED' ? 413 : undefined) ?? (
-      { INVALID_INPUT: 400, NOT_FOUND: 404, FORBIDDEN: 403, PRECONDITION_FAILED: 412, QUOTA_EXCEEDED: 507, UNAVAILABLE: 503, CONFLICT: 409 } as Record<string, number>)[e.code] ?? 500;
+    // The catalogue's status, except that a name taken is 405 in WebDAV (RFC 4918 §9.3.1).
+    const status = e.code === 'ALREADY_EXISTS' ? 405 : ERROR_CODES[e.code].http;
     if (status >= 500 && status !== 503 && status !== 507) deps.log.error({ err: e, method: req.method, path: req.url }, 'dav.error');
     else deps.log.info({ method: req.method, path: req.url, status, reason: e.detail || e.message }, 'dav.refused');
     if (status === 503) reply.header('retry-after', '30');
