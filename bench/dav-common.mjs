@@ -256,19 +256,19 @@ export const mkcalendarBody = `${HEAD}<C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:
 <C:supported-calendar-component-set><C:comp name="VEVENT"/></C:supported-calendar-component-set>
 </D:prop></D:set></C:mkcalendar>`;
 
-// ---------- multistatus reading (regular expressions: any namespace prefix, or none) ----------
-const P = '(?:[A-Za-z_][\\w.-]*:)?';
-const RE_RESPONSE = new RegExp(`<${P}response(?:\\s[^>]*)?>([\\s\\S]*?)</${P}response\\s*>`, 'g');
-const RE_HREF = new RegExp(`<${P}href(?:\\s[^>]*)?>([^<]*)</${P}href\\s*>`);
-const RE_PROPSTAT = new RegExp(`<${P}propstat(?:\\s[^>]*)?>([\\s\\S]*?)</${P}propstat\\s*>`, 'g');
-const RE_STATUS = new RegExp(`<${P}status(?:\\s[^>]*)?>([^<]*)</${P}status\\s*>`);
-const RE_ETAG = new RegExp(`<${P}getetag(?:\\s[^>]*)?>([^<]*)</${P}getetag\\s*>`);
-const RE_CDATA = new RegExp(`<${P}calendar-data(?:\\s[^>]*)?>([\\s\\S]*?)</${P}calendar-data\\s*>`);
-const RE_TOKEN = new RegExp(`<${P}sync-token(?:\\s[^>]*)?>([^<]*)</${P}sync-token\\s*>`);
-const RE_COLLECTION = new RegExp(`<${P}collection\\s*/?>`);
+// ---------- multistatus reading (any namespace prefix, or none) ----------
 
-const unescapeXml = (s) => s.replace(/&(#x[0-9a-fA-F]+|#\d+|lt|gt|amp|quot|apos);/g, (_, e) => e === 'lt' ? '<' : e === 'gt' ? '>' : e === 'amp' ? '&' : e === 'quot' ? '"' : e === 'apos' ? "'"
-      : String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)));
+const RE_ENTITY = /&(#x[0-9a-fA-F]+|#\d+|lt|gt|amp|quot|apos);/g;
+const entity = (_, e) => e === 'lt' ? '<' : e === 'gt' ? '>' : e === 'amp' ? '&' : e === 'quot' ? '"' : e === 'apos' ? "'"
+  : String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+// The CR references first, in one native pass: escaped iCalendar has one on every line, and a
+// callback per reference would make the load tool, not the server, the slow part of a run.
+// (Safe before the rest: a literal "&#13;" in the text is itself escaped, as "&amp;#13;".)
+function unescapeXml(s) {
+  if (!s.includes('&')) return s;
+  const t = s.replaceAll('&#13;', '\r');
+  return t.includes('&') ? t.replace(RE_ENTITY, entity) : t;
+}
 /** The text of an element's content: entities resolved, CDATA sections taken as they are. */
 export function xmlText(s) {
   if (!s.includes('<![CDATA[')) return unescapeXml(s);
@@ -279,38 +279,120 @@ export function xmlText(s) {
 
 /** The last path segment of an href, decoded (absolute URLs too). */
 export function hrefName(href) {
-  let p = xmlText(href.trim());
-  if (/^https?:\/\//i.test(p)) p = new URL(p).pathname;
-  const segs = p.split('/').filter(Boolean);
-  try { return decodeURIComponent(segs[segs.length - 1] ?? ''); } catch { return segs[segs.length - 1] ?? ''; }
+  let p = href.trim();
+  if (p.includes('&')) p = xmlText(p);
+  if (!p.startsWith('/') && /^https?:\/\//i.test(p)) p = new URL(p).pathname;
+  const end = p.endsWith('/') ? p.length - 1 : p.length;
+  const seg = p.slice(p.lastIndexOf('/', end - 1) + 1, end);
+  if (!seg.includes('%')) return seg;
+  try { return decodeURIComponent(seg); } catch { return seg; }
+}
+
+// The reader walks the tags once, by indexOf, any prefix or none, keeping only what the checks
+// need; calendar data is skipped to its close tag and kept as the XML carries it. With the
+// server as fast as it is, a reader that scanned each answer once per pattern made the load
+// tool, not the server, the slow part of a run.
+const statusOf = (text) => { const m = /\s(\d{3})/.exec(text); return m ? Number(m[1]) : null; };
+const LEAVES = new Set(['href', 'status', 'getetag', 'sync-token']);
+
+/**
+ * A property's value in calendar data as the XML carries it (entities and CR references not
+ * resolved, as parseMultistatus gives it): its logical line found and unfolded alone, then
+ * read. Null when the data has no such property. (Reading only the lines the checks need
+ * keeps the load tool's cost per answer well below the server's.)
+ */
+export function icsField(raw, prop) {
+  const named = (at) => raw[at + prop.length] === ':' || raw[at + prop.length] === ';';
+  let i = raw.startsWith(prop) && named(0) ? 0 : -1;
+  for (let at = 0; i < 0;) {
+    const k = raw.indexOf('\n' + prop, at);
+    if (k < 0) return null;
+    if (named(k + 1)) i = k + 1;
+    else at = k + 1;
+  }
+  let line = '';
+  for (let from = i; ;) {
+    const nl = raw.indexOf('\n', from);
+    let seg = raw.slice(from, nl < 0 ? raw.length : nl);
+    if (seg.endsWith('&#13;')) seg = seg.slice(0, -5);
+    else if (seg.endsWith('\r')) seg = seg.slice(0, -1);
+    line += seg;
+    if (nl < 0 || (raw[nl + 1] !== ' ' && raw[nl + 1] !== '\t')) break;
+    from = nl + 2;
+  }
+  const text = xmlText(line);
+  const colon = text.indexOf(':', prop.length);
+  return colon < 0 ? null : text.slice(colon + 1).trim();
 }
 
 /**
- * { responses: [{ href, name, status, etag, data, collection }], token } of a 207 body.
+ * { responses: [{ href, name, status, etag, data, collection }], token } of a 207 body; data:
+ * the calendar-data as the XML carries it (read it with icsField, or xmlText for all of it).
  * status: the response's own status (a member gone: 404), else that of the propstat that
  * holds getetag (or the first propstat).
  */
 export function parseMultistatus(body, { data = false } = {}) {
   const responses = [];
-  for (const m of body.matchAll(RE_RESPONSE)) {
-    const inner = m[1];
-    const href = (RE_HREF.exec(inner) ?? [])[1] ?? '';
-    let status = null, etag = null, cdata = null, collection = false;
-    const outside = inner.replace(RE_PROPSTAT, '');
-    const own = RE_STATUS.exec(outside);
-    if (own) status = Number((/\s(\d{3})/.exec(own[1]) ?? [])[1]);
-    for (const ps of inner.matchAll(RE_PROPSTAT)) {
-      const st = Number((/\s(\d{3})/.exec((RE_STATUS.exec(ps[1]) ?? [])[1] ?? '') ?? [])[1]);
-      const e = RE_ETAG.exec(ps[1]);
-      if (RE_COLLECTION.test(ps[1]) && st === 200) collection = true;
-      if (e && st === 200) { etag = xmlText(e[1]).trim(); if (status == null) status = st; }
-      if (data && st === 200) { const c = RE_CDATA.exec(ps[1]); if (c) cdata = xmlText(c[1]); }
-      if (status == null && !own) status = st;
+  let token = null;
+  let cur = null;      // the response being read: { href, own, pss }
+  let ps = null;       // its propstat being read: { status, etag, data, collection }
+  let leaf = null, textStart = 0;
+  for (let i = body.indexOf('<'); i >= 0; i = body.indexOf('<', i)) {
+    const tag = i;
+    const c1 = body.charCodeAt(tag + 1);
+    if (c1 === 33 /* ! */) {   // CDATA (its text stays in the leaf's slice) or a comment
+      const end = body.startsWith('<![CDATA[', tag) ? body.indexOf(']]>', tag) : body.indexOf('-->', tag);
+      if (end < 0) break;
+      i = end + 3;
+      continue;
     }
-    responses.push({ href, name: hrefName(href), status, etag, data: cdata, collection: collection || /\/\s*$/.test(href) });
+    const gt = body.indexOf('>', tag);
+    if (gt < 0) break;
+    i = gt + 1;
+    if (c1 === 63 /* ? */) continue;
+    const closing = c1 === 47;
+    let n = tag + (closing ? 2 : 1);
+    const nameStart = n;
+    for (let c = body.charCodeAt(n); n < gt && c !== 32 && c !== 9 && c !== 10 && c !== 13 && c !== 47; c = body.charCodeAt(++n));
+    const qn = body.slice(nameStart, n);
+    const local = qn.slice(qn.indexOf(':') + 1);
+    if (!closing) {
+      const empty = body.charCodeAt(gt - 1) === 47;
+      if (local === 'response') cur = { href: null, own: null, pss: [] };
+      else if (local === 'propstat' && cur) ps = { status: null, etag: null, data: null, collection: false };
+      else if (local === 'collection' && ps) ps.collection = true;
+      else if (local === 'calendar-data' && ps && !empty) {
+        const end = body.indexOf(`</${qn}`, gt);
+        if (end < 0) break;
+        if (data) ps.data = body.slice(gt + 1, end);
+        i = end;
+      } else if (LEAVES.has(local) && !empty) { leaf = local; textStart = gt + 1; }
+      continue;
+    }
+    if (leaf === local) {
+      const text = body.slice(textStart, tag);
+      leaf = null;
+      if (local === 'href') { if (cur && !ps && cur.href === null) cur.href = text; }
+      else if (local === 'status') { if (ps) ps.status = statusOf(text); else if (cur) cur.own = statusOf(text); }
+      else if (local === 'getetag') { if (ps) ps.etag = xmlText(text).trim(); }
+      else if (!cur) token = xmlText(text).trim();   // sync-token
+    } else if (local === 'propstat' && ps) {
+      cur.pss.push(ps);
+      ps = null;
+    } else if (local === 'response' && cur) {
+      const href = cur.href ?? '';
+      let status = cur.own, etag = null, cdata = null, collection = false;
+      for (const p of cur.pss) {
+        if (p.status === 200 && p.collection) collection = true;
+        if (p.etag && p.status === 200) { etag = p.etag; if (status == null) status = 200; }
+        if (p.status === 200 && p.data !== null) cdata = p.data;
+        if (status == null && cur.own == null) status = p.status;
+      }
+      responses.push({ href, name: hrefName(href), status, etag, data: cdata, collection: collection || /\/\s*$/.test(href) });
+      cur = null;
+    }
   }
-  const t = RE_TOKEN.exec(body.replace(RE_RESPONSE, ''));
-  return { responses, token: t ? xmlText(t[1]).trim() : null };
+  return { responses, token };
 }
 
 // ---------- HTTP ----------

@@ -23,7 +23,7 @@
 import crypto from 'node:crypto';
 import {
   lib, davClient, calendarPath, generateCalendar, describeCalendar, expectedInRange, monthRange, changedIcs, extraEvent, isExtraName,
-  parseMultistatus, unfold, calendarQuery, multigetBody, syncBody, propfindEtags, XML, procCpuSeconds, tcpCounters, tcpDelta,
+  parseMultistatus, icsField, unfold, calendarQuery, multigetBody, syncBody, propfindEtags, XML, procCpuSeconds, tcpCounters, tcpDelta,
 } from './dav-common.mjs';
 
 const { args, Recorder, stats, cpuMeter, writeJson, machineInfo, rng, fmtOps } = lib;
@@ -62,7 +62,13 @@ let extras = new Set();             // extra events that exist now (created by a
 let lastRound = null;               // { token, expected: Map name -> { deleted, etag } }
 
 const hrefOf = (name) => cal + encodeURIComponent(name);
-const fieldOf = (ics, prop) => { const m = new RegExp(`^${prop}(?:;[^:\\r\\n]*)?:(.*)$`, 'm').exec(ics); return m ? m[1].trim() : null; };
+const FIELD_RE = new Map();   // one compiled pattern per property name
+const fieldOf = (ics, prop) => {
+  let re = FIELD_RE.get(prop);
+  if (!re) FIELD_RE.set(prop, re = new RegExp(`^${prop}(?:;[^:\\r\\n]*)?:(.*)$`, 'm'));
+  const m = re.exec(ics);
+  return m ? m[1].trim() : null;
+};
 function summaryOk(name, got) {
   const want = summaries.get(name);
   if (want != null) return got === want;
@@ -91,7 +97,7 @@ function checkQuery(res, withData) {
     seen.add(x.name);
     if (x.status !== 200 || !x.etag) return `${x.name}: status ${x.status}, etag ${x.etag}`;
     if (etags.has(x.name) && etags.get(x.name) !== x.etag) return `${x.name}: etag ${x.etag}, known ${etags.get(x.name)}`;
-    if (withData && !(x.data && unfold(x.data).includes(`UID:${byName.get(x.name).uid}`))) return `${x.name}: calendar-data without its UID`;
+    if (withData && !(x.data && icsField(x.data, 'UID') === byName.get(x.name).uid)) return `${x.name}: calendar-data without its UID`;
   }
   if (seen.size !== expectedQuery.size) return `${seen.size} events answered, ${expectedQuery.size} expected (e.g. missing ${[...expectedQuery].find((n) => !seen.has(n))})`;
   return null;
@@ -106,9 +112,9 @@ function checkMultiget(res, names) {
     if (seen.has(x.name)) return `${x.name} twice`;
     seen.add(x.name);
     if (x.status !== 200 || !x.etag || !x.data) return `${x.name}: status ${x.status}, etag ${x.etag}, data ${x.data ? 'yes' : 'no'}`;
-    const ics = unfold(x.data);
-    if (fieldOf(ics, 'UID') !== byName.get(x.name).uid) return `${x.name}: UID ${fieldOf(ics, 'UID')}`;
-    if (!summaryOk(x.name, fieldOf(ics, 'SUMMARY'))) return `${x.name}: SUMMARY ${fieldOf(ics, 'SUMMARY')}, expected ${summaries.get(x.name) ?? byName.get(x.name).summary}`;
+    const uid = icsField(x.data, 'UID'), summary = icsField(x.data, 'SUMMARY');
+    if (uid !== byName.get(x.name).uid) return `${x.name}: UID ${uid}`;
+    if (!summaryOk(x.name, summary)) return `${x.name}: SUMMARY ${summary}, expected ${summaries.get(x.name) ?? byName.get(x.name).summary}`;
     if (etags.has(x.name) && etags.get(x.name) !== x.etag) return `${x.name}: etag ${x.etag}, known ${etags.get(x.name)}`;
   }
   if (seen.size !== want.size) return `${seen.size} of ${want.size} items answered`;

@@ -122,7 +122,7 @@ export function parseXml(text: string, limits: Partial<XmlLimits> = {}): XmlElem
   if (prologHasDoctype(text)) throw new XmlError('doctype', 'DOCTYPE is not allowed');
 
   // XML 1.0 forced: a version="1.1" declaration must not re-admit control characters.
-  const parser = new SaxesParser({ xmlns: true, forceXMLVersion: true, defaultXMLVersion: '1.0' });
+  const parser = new SaxesParser({ xmlns: true, forceXMLVersion: true, defaultXMLVersion: '1.0', position: false });
   const stack: XmlElement[] = [];
   let root: XmlElement | undefined;
   let elements = 0;
@@ -230,6 +230,11 @@ export interface XmlNode {
   readonly children?: readonly XmlNode[];
   /** Written before the children: DAV has no mixed content. */
   readonly text?: string;
+  /**
+   * Text already escaped by escapeText, written as it is (instead of `text`): for large
+   * content sent again and again (calendar data), escaped once and kept.
+   */
+  readonly escaped?: string;
 }
 
 /** What el() accepts as content: nodes, text (strings and numbers), nested arrays; null, undefined and false are skipped. */
@@ -297,7 +302,18 @@ export function escapeText(s: string): string {
   // the full one, with its surrogate look-arounds, only when something needs it.
   if (UNCARRIABLE.test(s)) return s.replace(TEXT_ESCAPE, replaceChar);
   // Native passes, no callback per character (calendar data has a CR on every line).
-  return TEXT_COMMON_TEST.test(s) ? s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('\r', '&#13;') : s;
+  if (!TEXT_COMMON_TEST.test(s)) return s;
+  return flat(s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('\r', '&#13;'));
+}
+
+/**
+ * The string with its pieces joined in memory. replaceAll answers with a tree of pieces
+ * (a rope), which every later copy (join, send) walks again: four times slower than a flat
+ * string. Converting to a number flattens a string in place in V8; the number is dropped.
+ */
+function flat(s: string): string {
+  void Number(s);
+  return s;
 }
 
 export function escapeAttr(s: string): string {
@@ -310,8 +326,15 @@ interface Prefixes {
   unknown: number;
 }
 
+/** Names that passed the NCName test: the same few are written again and again. Bounded. */
+const GOOD_NAMES = new Set<string>();
+
 function qname(prefixes: Prefixes, ns: string, local: string): string {
-  if (!NCNAME.test(local)) throw new TypeError(`not an XML name: ${JSON.stringify(local)}`);
+  if (!GOOD_NAMES.has(local)) {
+    if (!NCNAME.test(local)) throw new TypeError(`not an XML name: ${JSON.stringify(local)}`);
+    if (GOOD_NAMES.size >= 2048) GOOD_NAMES.clear();
+    GOOD_NAMES.add(local);
+  }
   if (ns === '') return local;
   if (ns === XML_NS) return `xml:${local}`;
   if (ns === XMLNS_NS) throw new TypeError('the xmlns namespace cannot be used for elements or attributes');
@@ -344,32 +367,140 @@ function writeAttrs(prefixes: Prefixes, attrs: XmlAttrs | undefined): string {
   return out;
 }
 
-function writeContent(prefixes: Prefixes, node: XmlNode): string {
-  let out = node.text ? escapeText(node.text) : '';
-  for (const c of node.children ?? []) out += writeElement(prefixes, c);
-  return out;
+// The document is written as pieces into one array and joined once: a string grown by += is
+// a tree of thousands of pieces, and flattening it when it is sent costs more than writing it.
+function writeContent(prefixes: Prefixes, node: XmlNode, out: string[]): void {
+  if (node.text) out.push(escapeText(node.text));
+  else if (node.escaped) out.push(node.escaped);
+  const kids = node.children;
+  if (kids) for (let i = 0; i < kids.length; i++) writeElement(prefixes, kids[i], out);
 }
 
-function writeElement(prefixes: Prefixes, node: XmlNode): string {
+const isEmpty = (node: XmlNode) => !node.text && !node.escaped && !node.children?.length;
+
+/** Tags of an element without attributes, in a well-known namespace: the same few are written thousands of times. */
+interface Tags {
+  open: string;
+  close: string;
+  empty: string;
+}
+const WELL_KNOWN_TAGS = new Map<string, Map<string, Tags>>();
+
+function tagsOf(prefixes: Prefixes, node: XmlNode): Tags | undefined {
+  const prefix = WELL_KNOWN_PREFIXES.get(node.ns);
+  if (prefix === undefined) return undefined;
+  let byName = WELL_KNOWN_TAGS.get(node.ns);
+  if (!byName) WELL_KNOWN_TAGS.set(node.ns, byName = new Map());
+  let tags = byName.get(node.name);
+  if (!tags) {
+    const name = qname(prefixes, node.ns, node.name); // checks the name
+    tags = { open: `<${name}>`, close: `</${name}>`, empty: `<${name}/>` };
+    if (byName.size < 512) byName.set(node.name, tags);
+  }
+  if (!prefixes.map.has(node.ns)) prefixes.map.set(node.ns, prefix);
+  return tags;
+}
+
+function writeElement(prefixes: Prefixes, node: XmlNode, out: string[]): void {
+  const tags = node.attrs ? undefined : tagsOf(prefixes, node);
+  if (tags) {
+    if (isEmpty(node)) { out.push(tags.empty); return; }
+    out.push(tags.open);
+    writeContent(prefixes, node, out);
+    out.push(tags.close);
+    return;
+  }
   const name = qname(prefixes, node.ns, node.name);
   const attrs = writeAttrs(prefixes, node.attrs);
-  const content = writeContent(prefixes, node);
-  return content === '' ? `<${name}${attrs}/>` : `<${name}${attrs}>${content}</${name}>`;
+  if (isEmpty(node)) { out.push(`<${name}${attrs}/>`); return; }
+  out.push(`<${name}${attrs}>`);
+  writeContent(prefixes, node, out);
+  out.push(`</${name}>`);
 }
 
 /**
- * The document: XML declaration, then the tree, with every namespace used anywhere declared
- * once on the root (d, cal, card, cs, ical for the well-known ones, x0, x1... for others).
- * Elements in no namespace (ns '') are unprefixed, and no default namespace is ever declared,
- * so they really are in no namespace. Throws TypeError for a name that is not an NCName.
+ * Writes a document piece by piece, for answers too large to build as one tree first: elements
+ * as trees (node) or as open / text / close calls, then document() wraps them in the root.
+ * The same output rules as serializeXml, which is a writer with one tree.
+ */
+export class XmlWriter {
+  readonly #prefixes: Prefixes = { map: new Map(), unknown: 0 };
+  readonly #out: string[] = [''];
+  readonly #root: string;
+  readonly #rootAttrs: string;
+
+  /** The root element, written around everything else by document(). */
+  constructor(root: { ns: string; name: string; attrs?: XmlAttrs }) {
+    this.#root = qname(this.#prefixes, root.ns, root.name);
+    this.#rootAttrs = writeAttrs(this.#prefixes, root.attrs);
+  }
+
+  /** An element and everything in it. */
+  node(node: XmlNode): this {
+    writeElement(this.#prefixes, node, this.#out);
+    return this;
+  }
+
+  open(ns: string, name: string): this {
+    this.#out.push(this.#tags(ns, name).open);
+    return this;
+  }
+
+  close(ns: string, name: string): this {
+    this.#out.push(this.#tags(ns, name).close);
+    return this;
+  }
+
+  /** An element holding only text (empty text: an empty element). */
+  leaf(ns: string, name: string, text: string): this {
+    const tags = this.#tags(ns, name);
+    if (text === '') this.#out.push(tags.empty);
+    else this.#out.push(tags.open, escapeText(text), tags.close);
+    return this;
+  }
+
+  /** Text already escaped (escapeText). */
+  raw(escaped: string): this {
+    this.#out.push(escaped);
+    return this;
+  }
+
+  #tags(ns: string, name: string): Tags {
+    return tagsOf(this.#prefixes, { ns, name }) ?? plainTags(this.#prefixes, ns, name);
+  }
+
+  /**
+   * The document: XML declaration, the root, what was written inside it, with every namespace
+   * used anywhere declared once on the root (d, cal, card, cs, ical for the well-known ones,
+   * x0, x1... for others). Elements in no namespace (ns '') are unprefixed, and no default
+   * namespace is ever declared, so they really are in no namespace.
+   */
+  document(): string {
+    const out = this.#out;
+    const name = this.#root;
+    const attrs = this.#rootAttrs;
+    const empty = out.length === 1;
+    if (!empty) out.push(`</${name}>`);
+    let decls = '';
+    for (const [uri, prefix] of this.#prefixes.map) decls += ` xmlns:${prefix}="${escapeAttr(uri)}"`;
+    out[0] = `<?xml version="1.0" encoding="utf-8"?>\n<${name}${attrs}${decls}${empty ? '/>' : '>'}`;
+    return out.join('');
+  }
+}
+
+function plainTags(prefixes: Prefixes, ns: string, local: string): Tags {
+  const name = qname(prefixes, ns, local);
+  return { open: `<${name}>`, close: `</${name}>`, empty: `<${name}/>` };
+}
+
+/**
+ * The document: XML declaration, then the tree (XmlWriter.document). Throws TypeError for a
+ * name that is not an NCName.
  */
 export function serializeXml(root: XmlNode): string {
-  const prefixes: Prefixes = { map: new Map(), unknown: 0 };
-  const name = qname(prefixes, root.ns, root.name);
-  const attrs = writeAttrs(prefixes, root.attrs);
-  const content = writeContent(prefixes, root);
-  let decls = '';
-  for (const [uri, prefix] of prefixes.map) decls += ` xmlns:${prefix}="${escapeAttr(uri)}"`;
-  const head = `<${name}${attrs}${decls}`;
-  return `<?xml version="1.0" encoding="utf-8"?>\n${content === '' ? `${head}/>` : `${head}>${content}</${name}>`}`;
+  const w = new XmlWriter(root);
+  if (root.text) w.raw(escapeText(root.text));
+  else if (root.escaped) w.raw(root.escaped);
+  for (const c of root.children ?? []) w.node(c);
+  return w.document();
 }

@@ -13,7 +13,7 @@
  */
 import ICAL from 'ical.js';
 import { matchesTimeRange } from './icalendar.ts';
-import { decodeIndex, indexOverlaps } from './instances.ts';
+import { decodeIndex, indexOverlaps, overlapsSpan } from './instances.ts';
 
 export type Collation = 'i;ascii-casemap' | 'i;unicode-casemap' | 'i;octet';
 export const COLLATIONS: readonly Collation[] = ['i;ascii-casemap', 'i;unicode-casemap', 'i;octet'];
@@ -173,7 +173,12 @@ export function quickMatch(filter: CompFilter, obj: Parameters<typeof decodeInde
   if (!obj.instances || obj.component !== 'VEVENT') return null;
   if (filter.isNotDefined || filter.props.length || filter.comps.length !== 1) return null;
   const c = filter.comps[0];
-  if (c.name.toUpperCase() !== 'VEVENT' || c.isNotDefined || c.props.length || c.comps.length || !c.timeRange) return null;
+  if ((c.name !== 'VEVENT' && c.name.toUpperCase() !== 'VEVENT') || c.isNotDefined || c.props.length || c.comps.length || !c.timeRange) return null;
+  if (obj.instances === '=') {
+    // One instance, the row's bounds (instances.ts encodeIndex), tested without making an index.
+    if (obj.firstStart === null || obj.lastEnd === null) return null;
+    return overlapsSpan((obj.firstStart + 1) / 1000, (obj.lastEnd - 1) / 1000, c.timeRange);
+  }
   const ix = decodeIndex(obj);
   return ix ? indexOverlaps(ix, c.timeRange) : null;
 }

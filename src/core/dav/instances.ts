@@ -70,12 +70,18 @@ export function instanceIndex(vcal: ICAL.Component): InstanceIndex | null {
 /** RFC 4791 §9.9 for VEVENT instances, from the index; null when the index cannot tell. */
 export function indexOverlaps(ix: InstanceIndex, range: { start: number | null; end: number | null }): boolean | null {
   const re = range.end === null ? Infinity : range.end / 1000;
-  const rs = range.start === null ? -Infinity : range.start / 1000;
   if (!ix.c && re > ix.u) return null;
   for (const [S, E] of ix.s) {
-    if (E > S ? rs < E && re > S : rs <= S && re > S) return true;
+    if (overlapsSpan(S, E, range)) return true;
   }
   return false;
+}
+
+/** RFC 4791 §9.9 for one instance [S, E] (seconds); an instance without duration is a point. */
+export function overlapsSpan(S: number, E: number, range: { start: number | null; end: number | null }): boolean {
+  const re = range.end === null ? Infinity : range.end / 1000;
+  const rs = range.start === null ? -Infinity : range.start / 1000;
+  return E > S ? rs < E && re > S : rs <= S && re > S;
 }
 
 /**

@@ -15,15 +15,17 @@
  *   nothing that fails validation is ever written. Its size counts against the account's quota,
  *   the same one as mail (RFC 4331 quota properties show it).
  */
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { PartitionDB } from '../../store/schema.ts';
 import type { DavHome, DavKind } from '../../store/migrations/0005-partition-dav.ts';
 import type { ChangeBus } from '../changes/bus.ts';
 import { DomainError, invalid } from '../errors.ts';
 import { beginChange, logChange, type AccountRef, type MailStore } from '../mail/mailstore.ts';
 import { GAL_ID, GAL_NAME, galOf, type DomainListing } from './gal.ts';
+import { Lru } from '../../lib/lru.ts';
+import { applyChanges, type Listing } from './listing.ts';
 
-export type { DavHome, DavKind };
+export type { DavHome, DavKind, Listing };
 type Trx = Transaction<PartitionDB>;
 type CollectionRow = PartitionDB['dav_collections'];
 type ObjectRow = PartitionDB['dav_objects'];
@@ -98,6 +100,8 @@ export interface DavLimits {
   maxResourceBytes: number;
   maxResourcesPerCollection: number;
   maxCollections: number;
+  /** Resources kept in memory over all collection listings (listing.ts); default 100,000. */
+  listingCacheResources?: number;
 }
 
 export interface Preconditions {
@@ -139,6 +143,8 @@ function collectionInfo(r: CollectionRow): CollectionInfo {
     modseq: r.modseq, syncFloor: r.sync_floor, createdAt: r.created_at,
   };
 }
+
+const LIGHT = ['id', 'collection_id', 'name', 'uid', 'component', 'size', 'modseq', 'first_start', 'last_end', 'updated_at'] as const;
 
 function davObject(r: Pick<ObjectRow, 'id' | 'collection_id' | 'name' | 'uid' | 'component' | 'size' | 'modseq' | 'first_start' | 'last_end' | 'updated_at'> & { data?: string; instances?: string | null }): DavObject {
   return {
@@ -186,6 +192,7 @@ export class DavStore {
   readonly #validators: Partial<Record<DavKind, Validator>>;
   readonly #limits: DavLimits;
   readonly #provisioned = new Set<number>();
+  readonly #listings: Lru<string, Listing>;
 
   /** The directory listing behind the global address list of an account's domain (none: no GAL). */
   readonly #listing?: (accountId: number) => Promise<DomainListing | null>;
@@ -197,6 +204,7 @@ export class DavStore {
     this.#validators = validators;
     this.#limits = limits;
     this.#listing = listing;
+    this.#listings = new Lru(limits.listingCacheResources ?? 100_000, (l) => l.byName.size + 1);
   }
 
   async #gal(account: AccountRef): Promise<{ collection: CollectionInfo; objects: DavObject[] } | null> {
@@ -354,7 +362,7 @@ export class DavStore {
     if (collectionId === GAL_ID) return (await this.#gal(account))?.objects ?? [];
     const rows = await this.#part(account).run('list resources', (db) => {
       let q = db.selectFrom('dav_objects')
-        .select(['id', 'collection_id', 'name', 'uid', 'component', 'size', 'modseq', 'first_start', 'last_end', 'updated_at', 'instances'])
+        .select([...LIGHT, 'instances'])
         .where('account_id', '=', account.id).where('collection_id', '=', collectionId);
       if (opts.withData) q = q.select('data');
       if (opts.component) q = q.where('component', '=', opts.component);
@@ -364,6 +372,42 @@ export class DavStore {
       return q.orderBy('name').execute();
     });
     return rows.map(davObject);
+  }
+
+  /**
+   * The resources of a collection without their data, by name (listing.ts): from memory when
+   * the cached listing is current for `collection`, which the caller has just read, else
+   * brought up to date from the rows changed since, or read afresh.
+   */
+  async listing(account: AccountRef, collection: CollectionInfo): Promise<Listing> {
+    if (collection.id === GAL_ID) {
+      const objs = (await this.#gal(account))?.objects ?? [];
+      return { modseq: collection.modseq, byName: new Map(objs.map((o) => [o.name, o])) };
+    }
+    const key = `${account.id}:${collection.id}`;
+    const have = this.#listings.get(key);
+    if (have && have.modseq >= collection.modseq) return have;
+    let next: Listing;
+    if (have) {
+      // Changed rows and tombstones in one statement: one snapshot, so no change falls between two reads.
+      const rows = await this.#part(account).run('read listing changes', (db) =>
+        db.selectFrom('dav_objects').select([...LIGHT, 'instances', sql<number>`0`.as('gone')])
+          .where('account_id', '=', account.id).where('collection_id', '=', collection.id).where('modseq', '>', have.modseq)
+          .unionAll(db.selectFrom('dav_tombstones').select([
+            sql<number>`0`.as('id'), 'collection_id', 'name', sql<string>`''`.as('uid'), sql<string>`''`.as('component'), sql<number>`0`.as('size'), 'modseq',
+            sql<number | null>`null`.as('first_start'), sql<number | null>`null`.as('last_end'), sql<number>`0`.as('updated_at'),
+            sql<string | null>`null`.as('instances'), sql<number>`1`.as('gone'),
+          ]).where('account_id', '=', account.id).where('collection_id', '=', collection.id).where('modseq', '>', have.modseq))
+          .execute());
+      next = applyChanges(have, collection.modseq, rows.filter((r) => !Number(r.gone)).map(davObject), rows.filter((r) => Number(r.gone)).map((r) => r.name));
+    } else {
+      const rows = await this.#part(account).run('read listing', (db) =>
+        db.selectFrom('dav_objects').select([...LIGHT, 'instances']).where('account_id', '=', account.id).where('collection_id', '=', collection.id)
+          .orderBy('name').execute());
+      next = { modseq: collection.modseq, byName: new Map(rows.map((r) => [r.name, davObject(r)])) };
+    }
+    this.#listings.set(key, next);
+    return next;
   }
 
   async object(account: AccountRef, collectionId: number, name: string): Promise<DavObject | null> {
@@ -381,7 +425,7 @@ export class DavStore {
       const chunk = names.slice(i, i + 500);
       // Without the instance index: readers of the data do not need it.
       const rows = await this.#part(account).run('read resources', (db) =>
-        db.selectFrom('dav_objects').select(['id', 'collection_id', 'name', 'uid', 'component', 'data', 'size', 'modseq', 'first_start', 'last_end', 'updated_at'])
+        db.selectFrom('dav_objects').select([...LIGHT, 'data'])
           .where('account_id', '=', account.id).where('collection_id', '=', collectionId).where('name', 'in', chunk).execute());
       out.push(...rows.map(davObject));
     }
@@ -524,7 +568,7 @@ export class DavStore {
     if (since < collection.syncFloor || since > collection.modseq) throw invalid('the sync token is not valid for this collection');
     return this.#part(account).run('read collection changes', async (db) => {
       const changed = await db.selectFrom('dav_objects')
-        .select(['id', 'collection_id', 'name', 'uid', 'component', 'size', 'modseq', 'first_start', 'last_end', 'updated_at'])
+        .select(LIGHT)
         .where('account_id', '=', account.id).where('collection_id', '=', collection.id).where('modseq', '>', since)
         .orderBy('modseq').limit(limit + 1).execute();
       const removed = await db.selectFrom('dav_tombstones').select(['name', 'modseq'])

@@ -81,27 +81,29 @@ const READ_ONLY = /^\s*(select|pragma\s+(quick_check|integrity_check|table_info|
 
 class NodeSqliteConnection implements DatabaseConnection {
   readonly #db: DatabaseSync;
-  readonly #cache = new Map<string, StatementSync>();
+  readonly #cache = new Map<string, { stmt: StatementSync; rows: boolean }>();
   readonly syncer: WalSyncer | null;
   inTransaction = false;
   constructor(db: DatabaseSync, syncer: WalSyncer | null) {
     this.#db = db;
     this.syncer = syncer;
   }
-  #prepare(sql: string): StatementSync {
+  #prepare(sql: string): { stmt: StatementSync; rows: boolean } {
     let s = this.#cache.get(sql);
     if (!s) {
-      s = this.#db.prepare(sql);
+      const stmt = this.#db.prepare(sql);
+      // Whether it answers rows, asked once: columns() builds its description on every call.
+      s = { stmt, rows: stmt.columns().length > 0 };
       if (this.#cache.size > 500) this.#cache.clear();
       this.#cache.set(sql, s);
     }
     return s;
   }
   async executeQuery<R>(q: CompiledQuery): Promise<QueryResult<R>> {
-    const stmt = this.#prepare(q.sql);
+    const { stmt, rows } = this.#prepare(q.sql);
     const params = bind(q.parameters);
     let result: QueryResult<R>;
-    if (stmt.columns().length > 0) result = { rows: stmt.all(...params) as R[] };
+    if (rows) result = { rows: stmt.all(...params) as R[] };
     else {
       const { changes, lastInsertRowid } = stmt.run(...params);
       result = { rows: [], numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid) };

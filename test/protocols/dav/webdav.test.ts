@@ -268,6 +268,42 @@ describe('reports', () => {
     expect(badColl.body).toContain('supported-collation');
   });
 
+  it('answers asked again follow every change: listing, kept calendar data and kept filter results are never stale', async () => {
+    // The same multiget and queries before and after changes: an all-day event (no instance
+    // index: its filter result is kept), a timed one (instance index), data kept escaped.
+    await a.req('MKCALENDAR', cal(alice, 'again'));
+    const c = cal(alice, 'again');
+    const allDay = (uid: string, day: string, summary: string) => ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//t//EN', 'BEGIN:VEVENT', `UID:${uid}`,
+      'DTSTAMP:20260101T000000Z', `DTSTART;VALUE=DATE:${day}`, `SUMMARY:${summary}`, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
+    await a.put(`${c}day.ics`, allDay('again-day', '20270305', 'Holiday & <rest>'));
+    await a.put(`${c}timed.ics`, vevent('again-timed', { start: '20270310T090000Z', end: '20270310T100000Z' }));
+    const march = () => a.report(c, `<c:calendar-query xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/></d:prop>
+      <c:filter><c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range start="20270301T000000Z" end="20270401T000000Z"/></c:comp-filter></c:comp-filter></c:filter></c:calendar-query>`);
+    const names = async () => hrefs((await march()).body).map((h) => h.split('/').pop()).sort();
+    const multiget = async () => responses((await a.report(c, `<c:calendar-multiget xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav"><d:prop><d:getetag/><c:calendar-data/></d:prop>
+      <d:href>${c}day.ics</d:href><d:href>${c}timed.ics</d:href></c:calendar-multiget>`)).body);
+    for (let i = 0; i < 2; i++) {
+      expect(await names()).toEqual(['day.ics', 'timed.ics']);
+      const mg = await multiget();
+      expect(mg.get(`${c}day.ics`)).toContain('SUMMARY:Holiday &amp; &lt;rest&gt;&#13;');
+    }
+    // moved out of March, renamed, one deleted, one new under the deleted name's place
+    await a.put(`${c}day.ics`, allDay('again-day', '20270405', 'Moved'));
+    expect(await names()).toEqual(['timed.ics']);
+    const mg = await multiget();
+    expect(mg.get(`${c}day.ics`)).toContain('SUMMARY:Moved&#13;');
+    expect(mg.get(`${c}day.ics`)).not.toContain('Holiday');
+    await a.req('DELETE', `${c}timed.ics`);
+    expect(await names()).toEqual([]);
+    expect((await multiget()).get(`${c}timed.ics`)).toContain('404 Not Found');
+    await a.put(`${c}timed.ics`, vevent('again-timed-2', { start: '20270320T090000Z', end: '20270320T100000Z' }));
+    expect(await names()).toEqual(['timed.ics']);
+    expect((await multiget()).get(`${c}timed.ics`)).toContain('UID:again-timed-2');
+    // PROPFIND Depth 1 lists from the same listing
+    const pf = await a.req('PROPFIND', c, { headers: { depth: '1' }, body: '<d:propfind xmlns:d="DAV:"><d:prop><d:getetag/></d:prop></d:propfind>' });
+    expect(hrefs(pf.body).filter((h) => h !== c).map((h) => h.split('/').pop()).sort()).toEqual(['day.ics', 'timed.ics']);
+  });
+
   it('calendar-data with expand returns the instances in the range in UTC; limit-recurrence-set keeps the master; a param-filter matches', async () => {
     await a.req('MKCALENDAR', cal(alice, 'x'));
     const tz = ['BEGIN:VTIMEZONE', 'TZID:Europe/Berlin', 'BEGIN:STANDARD', 'DTSTART:19701025T030000', 'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU', 'TZOFFSETFROM:+0200', 'TZOFFSETTO:+0100', 'END:STANDARD',

@@ -2,7 +2,7 @@
  * Building multistatus answers (RFC 4918 §13) and DAV:error bodies (§16), and computing the
  * requested properties of a target into propstat groups.
  */
-import { NS, parseXml, serializeXml, type XmlElement, type XmlNode } from '../../../lib/xml.ts';
+import { NS, XmlWriter, parseXml, serializeXml, type XmlElement, type XmlNode } from '../../../lib/xml.ts';
 import { ALLPROP, LIVE, clark, d, hrefNode, splitClark, x, type PropContext, type Target } from './props.ts';
 
 export type PropRequest =
@@ -15,6 +15,9 @@ const STATUS: Record<number, string> = {
   424: 'Failed Dependency', 507: 'Insufficient Storage',
 };
 export const statusLine = (code: number) => `HTTP/1.1 ${code} ${STATUS[code] ?? ''}`.trimEnd();
+const OK = statusLine(200);
+const NOT_FOUND = statusLine(404);
+const NO_DEAD_PROPS: ReadonlyMap<string, XmlElement> = new Map();
 
 /** Names in a DAV:prop element (Clark notation), in order, without duplicates. */
 export function propNames(prop: XmlElement | undefined): string[] {
@@ -23,9 +26,9 @@ export function propNames(prop: XmlElement | undefined): string[] {
 }
 
 /** Dead properties of a collection, parsed back from their stored XML. */
-function deadProps(t: Target): Map<string, XmlElement> {
+function deadProps(t: Target): ReadonlyMap<string, XmlElement> {
+  if (t.kind !== 'collection' || Object.keys(t.coll.props).length === 0) return NO_DEAD_PROPS;
   const out = new Map<string, XmlElement>();
-  if (t.kind !== 'collection') return out;
   for (const [k, v] of Object.entries(t.coll.props)) {
     try {
       out.set(k, parseXml(v));
@@ -37,47 +40,93 @@ function deadProps(t: Target): Map<string, XmlElement> {
 /**
  * One DAV:response for a target: 200 propstat with the properties found, 404 propstat with
  * those it does not have. `extra` computes report-specific properties (calendar-data,
- * address-data) before the live ones.
+ * address-data) before the live ones. Synchronous unless a property getter is not (reports
+ * answer thousands of these: no promise per property when none is needed).
  */
-export async function propResponse(t: Target, hrefValue: string, req: PropRequest, ctx: PropContext,
-  extra?: (name: string) => XmlNode | null | undefined): Promise<XmlNode> {
-  const found: XmlNode[] = [];
-  const missing: XmlNode[] = [];
+export function propResponse(t: Target, hrefValue: string, req: PropRequest, ctx: PropContext,
+  extra?: (name: string) => XmlNode | null | undefined): PropStats | Promise<PropStats> {
+  if (req.kind === 'propname') return propNameResponse(t, hrefValue, ctx);
   const dead = deadProps(t);
-  if (req.kind === 'propname') {
-    for (const name of Object.keys(LIVE)) {
-      if ((await LIVE[name](t, ctx)) !== null) { const { ns, name: n } = splitClark(name); found.push(x(ns, n)); }
+  const names = req.kind === 'allprop' ? [...new Set([...ALLPROP, ...dead.keys(), ...req.include])] : req.names;
+  // One slot per name, in order: a node found, `null` for missing, or a promise of either.
+  const slots: (XmlNode | null | Promise<XmlNode | null>)[] = [];
+  let pending = false;
+  for (const name of names) {
+    const e = extra?.(name);
+    if (e !== undefined) { slots.push(e); continue; }
+    const getter = LIVE[name];
+    if (getter) {
+      const v = getter(t, ctx);
+      if (v instanceof Promise) {
+        pending = true;
+        slots.push(v.then((w) => (w === null ? null : xOf(name, w))));
+      } else slots.push(v === null ? null : xOf(name, v));
+      continue;
     }
-    for (const el of dead.values()) found.push(x(el.ns, el.name));
-  } else {
-    const names = req.kind === 'allprop' ? [...new Set([...ALLPROP, ...dead.keys(), ...req.include])] : req.names;
-    for (const name of names) {
-      const { ns, name: local } = splitClark(name);
-      const e = extra?.(name);
-      if (e) { found.push(e); continue; }
-      if (e === null) { missing.push(x(ns, local)); continue; }
-      const getter = LIVE[name];
-      if (getter) {
-        const v = await getter(t, ctx);
-        if (v === null) { if (req.kind === 'prop') missing.push(x(ns, local)); }
-        else found.push(x(ns, local, v));
-        continue;
-      }
-      const deadEl = dead.get(name);
-      if (deadEl) found.push(deadEl);
-      else if (req.kind === 'prop') missing.push(x(ns, local));
-    }
+    slots.push(dead.get(name) ?? null);
   }
-  const stats: XmlNode[] = [];
-  if (found.length || missing.length === 0) stats.push(d('propstat', [d('prop', found), d('status', statusLine(200))]));
-  if (missing.length) stats.push(d('propstat', [d('prop', missing), d('status', statusLine(404))]));
-  return d('response', [hrefNode(hrefValue), ...stats]);
+  const finish = (done: (XmlNode | null)[]) => {
+    const found: XmlNode[] = [];
+    const missing: XmlNode[] = [];
+    for (let i = 0; i < done.length; i++) {
+      const n = done[i];
+      if (n) found.push(n);
+      // allprop lists only what the resource has.
+      else if (req.kind === 'prop') missing.push(xOf(names[i]));
+    }
+    return { href: hrefValue, found, missing };
+  };
+  return pending ? Promise.all(slots).then(finish) : finish(slots as (XmlNode | null)[]);
+}
+
+async function propNameResponse(t: Target, hrefValue: string, ctx: PropContext): Promise<PropStats> {
+  const found: XmlNode[] = [];
+  for (const name of Object.keys(LIVE)) if ((await LIVE[name](t, ctx)) !== null) found.push(xOf(name));
+  for (const el of deadProps(t).values()) found.push(x(el.ns, el.name));
+  return { href: hrefValue, found, missing: [] };
+}
+
+/** A property element from its Clark name. */
+function xOf(name: string, content?: XmlNode[] | string): XmlNode {
+  const { ns, name: local } = splitClark(name);
+  return x(ns, local, content);
+}
+
+/**
+ * A DAV:response of propstats, written straight into the answer (writeResponse) rather than
+ * built as a tree: reports hold thousands.
+ */
+export interface PropStats {
+  readonly href: string;
+  readonly found: XmlNode[];
+  readonly missing: XmlNode[];
+}
+
+/** What a multistatus holds: propstat responses, and any other element (status responses, sync-token). */
+export type Answer = PropStats | XmlNode;
+
+function writeResponse(w: XmlWriter, r: PropStats): void {
+  w.open(NS.DAV, 'response').leaf(NS.DAV, 'href', r.href);
+  const group = (props: XmlNode[], status: string) => {
+    w.open(NS.DAV, 'propstat').open(NS.DAV, 'prop');
+    for (const p of props) w.node(p);
+    w.close(NS.DAV, 'prop').leaf(NS.DAV, 'status', status).close(NS.DAV, 'propstat');
+  };
+  if (r.found.length || r.missing.length === 0) group(r.found, OK);
+  if (r.missing.length) group(r.missing, NOT_FOUND);
+  w.close(NS.DAV, 'response');
 }
 
 export const statusResponse = (hrefValue: string, code: number) => d('response', [hrefNode(hrefValue), d('status', statusLine(code))]);
 
-export function multistatus(responses: XmlNode[], extra: XmlNode[] = []): string {
-  return serializeXml(d('multistatus', [...responses, ...extra]));
+export function multistatus(responses: Answer[], extra: XmlNode[] = []): string {
+  const w = new XmlWriter({ ns: NS.DAV, name: 'multistatus' });
+  for (const r of responses) {
+    if ('found' in r) writeResponse(w, r);
+    else w.node(r);
+  }
+  for (const e of extra) w.node(e);
+  return w.document();
 }
 
 export function errorBody(ns: string, condition: string, content?: XmlNode[]): string {

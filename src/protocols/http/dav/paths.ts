@@ -26,7 +26,10 @@ export type DavPath =
 
 export class BadPath extends Error {}
 
+const PLAIN_SEGMENT = /^[A-Za-z0-9_~@-][A-Za-z0-9_.~@-]*$/;
+
 function decode(seg: string): string {
+  if (PLAIN_SEGMENT.test(seg)) return seg; // nothing encoded, nothing refused: most segments
   let s: string;
   try {
     s = decodeURIComponent(seg);
@@ -61,7 +64,12 @@ export function parseDavPath(pathname: string): DavPath | null {
   return { kind: 'resource', home, owner: o, collection, name };
 }
 
-const enc = (s: string) => encodeURIComponent(s).replace(/%40/g, '@');
+// Names made only of characters encodeURIComponent keeps (and '@') are their own encoding: most are.
+const PLAIN = /^[A-Za-z0-9_.~@-]*$/;
+/** One path segment as it appears in an href. */
+export const encodeSegment = (s: string): string => (PLAIN.test(s) ? s : encodeURIComponent(s).replace(/%40/g, '@'));
+
+const enc = encodeSegment;
 
 export const href = {
   root: () => DAV_ROOT,

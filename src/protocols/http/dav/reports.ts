@@ -8,10 +8,14 @@ import { COLLATIONS, matchCalendarFilter, matchCardFilter, prefilterRange, quick
 import { RecurrenceLimitError, expandCalendarObject, freeBusy, freeBusyToICalendar, icalDateTimeUtc, limitRecurrenceSet } from '../../../core/dav/icalendar.ts';
 import type { DavObject } from '../../../core/dav/store.ts';
 import { DomainError } from '../../../core/errors.ts';
-import { NS, child, children, serializeXml, textOf, type XmlElement, type XmlNode } from '../../../lib/xml.ts';
-import { BadPath, parseDavPath, pathOfHref, type DavPath } from './paths.ts';
+import crypto from 'node:crypto';
+import type { AccountInfo } from '../../../core/directory/directory.ts';
+import { mayOverlap } from '../../../core/dav/listing.ts';
+import { Lru } from '../../../lib/lru.ts';
+import { NS, child, children, escapeText, serializeXml, textOf, type XmlElement, type XmlNode } from '../../../lib/xml.ts';
+import { BadPath, encodeSegment, parseDavPath, pathOfHref, type DavPath } from './paths.ts';
 import { clark, d, parseSyncToken, splitClark, x, type Target } from './props.ts';
-import { multistatus, propNames, propResponse, statusResponse, type PropRequest } from './multistatus.ts';
+import { multistatus, propNames, propResponse, statusResponse, type Answer, type PropRequest } from './multistatus.ts';
 import { HttpError, xmlBody, type DavRequest } from './server.ts';
 
 export interface ReportHelpers {
@@ -25,7 +29,9 @@ const CALDATA = clark(NS.CALDAV, 'calendar-data');
 const ADDRDATA = clark(NS.CARDDAV, 'address-data');
 
 function send(r: DavRequest, xml: string): void {
-  r.reply.code(207).header('content-type', 'application/xml; charset=utf-8').send(xml);
+  // As bytes: the answer is a string of many pieces, which fastify would measure and the
+  // socket then encode, each flattening it; encoding once is cheaper.
+  r.reply.code(207).header('content-type', 'application/xml; charset=utf-8').send(Buffer.from(xml, 'utf8'));
 }
 
 function timeRange(el: XmlElement | undefined): Range | undefined {
@@ -102,36 +108,100 @@ function reportProps(root: XmlElement): { req: PropRequest; expand?: Range; limi
   };
 }
 
-/** The report-specific properties of a resource (its data). */
-function dataProp(obj: DavObject, shape: { expand?: Range; limit?: Range }, timezone = '') {
+/**
+ * Calendar and address data as escaped XML text, by account, resource and version: the same
+ * resources are fetched again and again (multiget after every query), and escaping them is
+ * much of the cost of an answer. Bounded by characters held (32 Mi, some 32 to 64 MiB).
+ */
+const escapedData = new Lru<string, string>(32 * 1024 * 1024, (v) => v.length);
+const dataKey = (owner: { id: number }, o: DavObject) => `${owner.id}:${o.collectionId}:${o.id}:${o.modseq}`;
+
+/** Results of matchCalendarFilter by question (filter and calendar time zone) and resource version: views repeat their queries. */
+const filterResults = new Lru<string, boolean>(200_000);
+
+type Shape = { expand?: Range; limit?: Range };
+const plain = (shape: Shape) => !shape.expand && !shape.limit;
+
+/** The report-specific properties of a resource (its data). `obj.data` is there unless the escaped form is cached. */
+function dataProp(owner: { id: number }, obj: DavObject, shape: Shape, timezone = '', pinned?: Map<DavObject, string>) {
   return (name: string): XmlNode | undefined | null => {
-    if (name === CALDATA) {
-      if (obj.component === 'VCARD') return null;
-      let text = obj.data;
-      const tz = timezone ? { timezone } : {};
-      try {
-        if (shape.expand) text = expandCalendarObject(text, shape.expand as { start: number; end: number }, tz);
-        else if (shape.limit) text = limitRecurrenceSet(text, shape.limit as { start: number; end: number }, tz);
-      } catch (e) {
-        if (e instanceof RecurrenceLimitError) throw new HttpError(403, 'the recurrence set in the range is too large to expand; ask for a shorter range', { ns: NS.DAV, name: 'number-of-matches-within-limits' });
-        throw e;
+    const isCard = obj.component === 'VCARD';
+    if (name !== CALDATA && name !== ADDRDATA) return undefined;
+    if ((name === CALDATA) === isCard) return null;
+    const [ns, local] = isCard ? [NS.CARDDAV, 'address-data'] : [NS.CALDAV, 'calendar-data'];
+    if (plain(shape) || isCard) {
+      const key = dataKey(owner, obj);
+      let escaped = pinned?.get(obj) ?? escapedData.get(key);
+      if (escaped === undefined) {
+        if (!obj.data) throw new Error(`the data of ${obj.name} was not read`);
+        escapedData.set(key, escaped = escapeText(obj.data));
       }
-      return x(NS.CALDAV, 'calendar-data', text);
+      return { ns, name: local, escaped };
     }
-    if (name === ADDRDATA) return obj.component === 'VCARD' ? x(NS.CARDDAV, 'address-data', obj.data) : null;
-    return undefined;
+    const tz = timezone ? { timezone } : {};
+    try {
+      const text = shape.expand ? expandCalendarObject(obj.data, shape.expand as { start: number; end: number }, tz)
+        : limitRecurrenceSet(obj.data, shape.limit as { start: number; end: number }, tz);
+      return x(ns, local, text);
+    } catch (e) {
+      if (e instanceof RecurrenceLimitError) throw new HttpError(403, 'the recurrence set in the range is too large to expand; ask for a shorter range', { ns: NS.DAV, name: 'number-of-matches-within-limits' });
+      throw e;
+    }
   };
 }
 
-const resourceTarget = (t: Extract<Target, { kind: 'collection' | 'resource' }>, obj: DavObject): Target =>
-  ({ kind: 'resource', home: t.home, owner: t.owner, coll: t.coll, obj, ...(t.share ? { share: t.share } : {}) });
+/** Whether a report's properties include the resource data. */
+const wantsData = (shape: { req: PropRequest }) => shape.req.kind === 'prop' && (shape.req.names.includes(CALDATA) || shape.req.names.includes(ADDRDATA));
+
+/** Resources of an answer, and the escaped data of those whose data is not read (held here so the cache cannot drop it mid-answer). */
+interface Loaded {
+  objs: DavObject[];
+  escaped: Map<DavObject, string>;
+}
+
+/**
+ * The resources of `objs` with their data where the answer needs it (not for those whose
+ * escaped data is cached), read in one query. A resource changed since it was listed comes
+ * back in its new version; one removed since is left out.
+ */
+async function withData(r: DavRequest, owner: AccountInfo, collId: number, objs: DavObject[], shape: Shape & { req: PropRequest }, also: (o: DavObject) => boolean = () => false): Promise<Loaded> {
+  const data = wantsData(shape);
+  const escaped = new Map<DavObject, string>();
+  const need = new Set<DavObject>();
+  for (const o of objs) {
+    if (o.data) continue;
+    const e = data && plain(shape) ? escapedData.get(dataKey(owner, o)) : undefined;
+    if (e !== undefined) escaped.set(o, e);
+    if (also(o) || (data && e === undefined)) need.add(o);
+  }
+  if (need.size === 0) return { objs, escaped };
+  const read = new Map((await r.deps.dav.objectsByName(owner, collId, [...need].map((o) => o.name))).map((o) => [o.name, o]));
+  const out: DavObject[] = [];
+  for (const o of objs) {
+    const row = need.has(o) ? read.get(o.name) : o;
+    if (!row) continue;
+    // The same version keeps the listing's instance index; a newer one is evaluated afresh.
+    const next = row === o || row.modseq !== o.modseq ? row : { ...o, data: row.data };
+    out.push(next);
+    const e = escaped.get(o);
+    if (e !== undefined && next.modseq === o.modseq) escaped.set(next, e);
+  }
+  return { objs: out, escaped };
+}
+
+function resourceTarget(t: Extract<Target, { kind: 'collection' | 'resource' }>, obj: DavObject): Target {
+  const r: Extract<Target, { kind: 'resource' }> = { kind: 'resource', home: t.home, owner: t.owner, coll: t.coll, obj };
+  if (t.share) r.share = t.share;
+  return r;
+}
 
 async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHelpers): Promise<void> {
   const shape = reportProps(root);
   const hrefs = children(root, NS.DAV, 'href').map(textOf);
   if (hrefs.length > r.deps.maxReportResults) throw new HttpError(403, `at most ${r.deps.maxReportResults} hrefs per multiget`, { ns: NS.DAV, name: 'number-of-matches-within-limits' });
   // The hrefs name resources of a few collections (usually one): each collection is resolved
-  // once and its resources read in one query.
+  // once, and its resources come from its listing, with the data read in one query for those
+  // whose escaped data is not kept.
   const wanted: { hv: string; p: Extract<DavPath, { kind: 'resource' }> | null }[] = hrefs.map((hv) => {
     const path = pathOfHref(hv);
     try {
@@ -142,7 +212,7 @@ async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHel
       return { hv, p: null };
     }
   });
-  const byCollection = new Map<string, { coll: Target | null; names: string[]; objects?: Map<string, DavObject> }>();
+  const byCollection = new Map<string, { coll: Target | null; names: string[]; objects?: Map<string, DavObject>; escaped?: Map<DavObject, string>; base?: string }>();
   const keyOf = (p: Extract<DavPath, { kind: 'resource' }>) => `${p.home}\u0000${p.owner}\u0000${p.collection}`;
   for (const w of wanted) {
     if (!w.p) continue;
@@ -153,15 +223,20 @@ async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHel
   for (const g of byCollection.values()) {
     if (!g.coll || g.coll.kind !== 'collection') continue;
     if (t.kind === 'collection' && (g.coll.coll.id !== t.coll.id || g.coll.owner.id !== t.owner.id)) continue;
-    g.objects = new Map((await r.deps.dav.objectsByName(g.coll.owner, g.coll.coll.id, [...new Set(g.names)])).map((o) => [o.name, o]));
+    const listing = await r.deps.dav.listing(g.coll.owner, g.coll.coll);
+    const listed = [...new Set(g.names)].flatMap((n) => listing.byName.get(n) ?? []);
+    const loaded = await withData(r, g.coll.owner, g.coll.coll.id, listed, shape);
+    g.objects = new Map(loaded.objs.map((o) => [o.name, o]));
+    g.escaped = loaded.escaped;
+    g.base = h.targetHref(g.coll);
   }
-  const out: XmlNode[] = [];
+  const out: Answer[] = [];
   for (const w of wanted) {
     const g = w.p ? byCollection.get(keyOf(w.p)) : undefined;
     const obj = g?.objects?.get(w.p!.name);
     if (!g || !obj || !g.coll || g.coll.kind !== 'collection') { out.push(statusResponse(w.hv, 404)); continue; }
-    const target = resourceTarget(g.coll, obj);
-    out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(obj, shape, g.coll.coll.timezone)));
+    const a = propResponse(resourceTarget(g.coll, obj), g.base + encodeSegment(obj.name), shape.req, r.ctx, dataProp(g.coll.owner, obj, shape, g.coll.coll.timezone, g.escaped));
+    out.push(a instanceof Promise ? await a : a);
   }
   send(r, multistatus(out));
 }
@@ -175,31 +250,39 @@ async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: Repo
   const filter = compFilter(top);
   if (filter.name.toUpperCase() !== 'VCALENDAR') throw new HttpError(403, 'the top comp-filter must name VCALENDAR', { ns: NS.CALDAV, name: 'valid-filter' });
   const pre = prefilterRange(filter);
-  // The rows first, without their data: most client queries are a time range on events, which
-  // the instance index answers (quickMatch); the data is read only for the rest, and for the
-  // matches when calendar-data is asked for.
-  const candidates = t.kind === 'resource'
-    ? [t.obj]
-    : await r.deps.dav.objects(t.owner, t.coll.id, { withData: false, ...(pre ? { range: pre.range, component: pre.component } : {}) });
-  const quick = candidates.map((o) => quickMatch(filter, o));
-  const wantsData = shape.req.kind === 'prop' && shape.req.names.includes(CALDATA);
-  const needData = candidates.filter((o, i) => !o.data && (quick[i] === null || (quick[i] && wantsData))).map((o) => o.name);
-  const data = new Map((t.kind === 'resource' ? [] : await r.deps.dav.objectsByName(t.owner, t.coll.id, needData)).map((o) => [o.name, o]));
-  const out: XmlNode[] = [];
-  for (let i = 0; i < candidates.length; i++) {
-    const obj = data.get(candidates[i].name) ?? candidates[i];
-    let hit = quick[i] ?? false;
-    try {
-      if (quick[i] === null) hit = matchCalendarFilter(obj.data, filter, { timezone: t.coll.timezone });
-    } catch (e) {
-      r.deps.log.warn({ err: (e as Error).message, resource: obj.name }, 'dav.query.unreadable');
+  // From the collection's listing, without data: most client queries are a time range on
+  // events, which the instance index answers (quickMatch), and the rest were mostly asked
+  // before (filterResults); the data is read only for what is left, and for the matches when
+  // calendar-data is asked for and its escaped form is not kept.
+  const candidates: DavObject[] = [];
+  if (t.kind === 'resource') candidates.push(t.obj);
+  else for (const o of (await r.deps.dav.listing(t.owner, t.coll)).byName.values()) if (!pre || (o.component === pre.component && mayOverlap(o, pre.range))) candidates.push(o);
+  const question = crypto.createHash('sha256').update(JSON.stringify([filter, t.coll.timezone])).digest('base64url');
+  const answers = new Map<DavObject, boolean | null>();
+  for (const o of candidates) answers.set(o, quickMatch(filter, o) ?? filterResults.get(`${question}:${dataKey(t.owner, o)}`) ?? null);
+  const loaded = await withData(r, t.owner, t.coll.id, candidates, shape, (o) => answers.get(o) === null);
+  const base = t.kind === 'collection' ? h.targetHref(t) : '';
+  const out: Answer[] = [];
+  for (const obj of loaded.objs) {
+    // A resource read afresh in a newer version than listed has no answer yet.
+    let hit = answers.get(obj) ?? null;
+    if (hit === null) {
+      try {
+        hit = quickMatch(filter, obj) ?? matchCalendarFilter(obj.data, filter, { timezone: t.coll.timezone });
+        filterResults.set(`${question}:${dataKey(t.owner, obj)}`, hit);
+      } catch (e) {
+        r.deps.log.warn({ err: (e as Error).message, resource: obj.name }, 'dav.query.unreadable');
+        hit = false;
+      }
     }
     if (!hit) continue;
     if (out.length >= r.deps.maxReportResults) {
       out.push(statusResponse(h.targetHref(t), 507));
       break;
     }
-    out.push(await propResponse(resourceTarget(t, obj), h.targetHref(resourceTarget(t, obj)), shape.req, r.ctx, dataProp(obj, shape, t.coll.timezone)));
+    const target = resourceTarget(t, obj);
+    const a = propResponse(target, base ? base + encodeSegment(obj.name) : h.targetHref(target), shape.req, r.ctx, dataProp(t.owner, obj, shape, t.coll.timezone, loaded.escaped));
+    out.push(a instanceof Promise ? await a : a);
   }
   send(r, multistatus(out));
 }
@@ -226,7 +309,7 @@ async function addressbookQuery(r: DavRequest, t: Target, root: XmlElement, h: R
   const nres = lim ? Number(textOf(child(lim, NS.CARDDAV, 'nresults') ?? lim)) : Infinity;
   const max = Math.min(Number.isFinite(nres) && nres > 0 ? nres : Infinity, r.deps.maxReportResults);
   const objs = await r.deps.dav.objects(t.owner, t.coll.id, { withData: true });
-  const out: XmlNode[] = [];
+  const out: Answer[] = [];
   for (const obj of objs) {
     let hit = false;
     try {
@@ -239,7 +322,7 @@ async function addressbookQuery(r: DavRequest, t: Target, root: XmlElement, h: R
       out.push(d('response', [d('href', h.targetHref(t)), d('status', 'HTTP/1.1 507 Insufficient Storage'), d('error', [d('number-of-matches-within-limits')])]));
       break;
     }
-    out.push(await propResponse(resourceTarget(t, obj), h.targetHref(resourceTarget(t, obj)), shape.req, r.ctx, dataProp(obj, shape)));
+    out.push(await propResponse(resourceTarget(t, obj), h.targetHref(resourceTarget(t, obj)), shape.req, r.ctx, dataProp(t.owner, obj, shape)));
   }
   send(r, multistatus(out));
 }
@@ -269,14 +352,14 @@ async function syncCollection(r: DavRequest, t: Target, root: XmlElement, h: Rep
     if (e instanceof DomainError && e.code === 'INVALID_INPUT') throw new HttpError(403, e.detail, { ns: NS.DAV, name: 'valid-sync-token' });
     throw e;
   }
-  const out: XmlNode[] = [];
+  const out: Answer[] = [];
   // The data of every changed resource in one read, not one per resource.
   const byName = new Map((await r.deps.dav.objectsByName(t.owner, t.coll.id, changes.changed.map((o) => o.name))).map((o) => [o.name, o]));
   for (const o of changes.changed) {
     const full = byName.get(o.name);
     if (!full) continue;
     const target = resourceTarget(t, full);
-    out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(full, shape)));
+    out.push(await propResponse(target, h.targetHref(target), shape.req, r.ctx, dataProp(t.owner, full, shape)));
   }
   // An initial sync lists what exists; removals matter only to a client that had a token.
   if (since > 0) for (const name of changes.removed) out.push(statusResponse(h.targetHref(resourceTarget(t, { name } as DavObject)), 404));
@@ -292,7 +375,7 @@ async function principalSearch(r: DavRequest, root: XmlElement, h: ReportHelpers
   }));
   const allof = root.attrs.get('test') === 'allof';
   const candidates = await r.deps.directory.domainAccounts(r.user.domainId, r.deps.maxReportResults);
-  const out: XmlNode[] = [];
+  const out: Answer[] = [];
   for (const a of candidates) {
     const hay: Record<string, string[]> = {
       [clark(NS.DAV, 'displayname')]: [a.displayName, a.address],

@@ -206,7 +206,7 @@ async function childrenOf(r: DavRequest, t: Target): Promise<Target[]> {
       return own;
     }
     case 'collection': {
-      const objs = await deps.dav.objects(t.owner, t.coll.id);
+      const objs = [...(await deps.dav.listing(t.owner, t.coll)).byName.values()];
       if (objs.length > deps.maxReportResults) throw new HttpError(507, `the collection holds more than ${deps.maxReportResults} resources; use sync-collection`, { ns: NS.DAV, name: 'number-of-matches-within-limits' });
       return objs.map((obj) => ({ kind: 'resource', home: t.home, owner: t.owner, coll: t.coll, obj, ...(t.share ? { share: t.share } : {}) }));
     }
