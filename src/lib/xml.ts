@@ -459,10 +459,36 @@ export class XmlWriter {
     return this;
   }
 
-  /** Text already escaped (escapeText). */
+  /** Text already escaped (escapeText), or markup made by this writer before (since). */
   raw(escaped: string): this {
     this.#out.push(escaped);
     return this;
+  }
+
+  /**
+   * Declares a well-known namespace on the root as if an element in it had been written, for
+   * raw markup that uses its prefix. Throws for a namespace without a well-known prefix (its
+   * prefix would depend on the document).
+   */
+  declare(ns: string): this {
+    const prefix = WELL_KNOWN_PREFIXES.get(ns);
+    if (prefix === undefined) throw new TypeError(`${ns} has no well-known prefix`);
+    if (!this.#prefixes.map.has(ns)) this.#prefixes.map.set(ns, prefix);
+    return this;
+  }
+
+  /** A position in the output, for since(). */
+  mark(): number {
+    return this.#out.length;
+  }
+
+  /**
+   * What was written since the mark, as one string (it stays written), or null when that used a
+   * namespace without a well-known prefix, whose prefix is this document's own.
+   */
+  since(mark: number): string | null {
+    if (this.#prefixes.unknown > 0) return null;
+    return this.#out.slice(mark).join('');
   }
 
   #tags(ns: string, name: string): Tags {

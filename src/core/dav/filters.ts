@@ -170,15 +170,24 @@ export function prefilterRange(filter: CompFilter): { component: string; range: 
  * Null when the data must be read.
  */
 export function quickMatch(filter: CompFilter, obj: Parameters<typeof decodeIndex>[0] & { component: string }): boolean | null {
-  if (!obj.instances || obj.component !== 'VEVENT') return null;
-  if (filter.isNotDefined || filter.props.length || filter.comps.length !== 1) return null;
+  return quickMatcher(filter)(obj);
+}
+
+/** quickMatch with the filter looked at once, for the many resources of one query. */
+export function quickMatcher(filter: CompFilter): (obj: Parameters<typeof decodeIndex>[0] & { component: string }) => boolean | null {
   const c = filter.comps[0];
-  if ((c.name !== 'VEVENT' && c.name.toUpperCase() !== 'VEVENT') || c.isNotDefined || c.props.length || c.comps.length || !c.timeRange) return null;
-  if (obj.instances === '=') {
-    // One instance, the row's bounds (instances.ts encodeIndex), tested without making an index.
-    if (obj.firstStart === null || obj.lastEnd === null) return null;
-    return overlapsSpan((obj.firstStart + 1) / 1000, (obj.lastEnd - 1) / 1000, c.timeRange);
-  }
-  const ix = decodeIndex(obj);
-  return ix ? indexOverlaps(ix, c.timeRange) : null;
+  const simple = !filter.isNotDefined && filter.props.length === 0 && filter.comps.length === 1
+    && (c.name === 'VEVENT' || c.name.toUpperCase() === 'VEVENT') && !c.isNotDefined && c.props.length === 0 && c.comps.length === 0 && c.timeRange;
+  if (!simple || !c.timeRange) return () => null;
+  const range = c.timeRange;
+  return (obj) => {
+    if (!obj.instances || obj.component !== 'VEVENT') return null;
+    if (obj.instances === '=') {
+      // One instance, the row's bounds (instances.ts encodeIndex), tested without making an index.
+      if (obj.firstStart === null || obj.lastEnd === null) return null;
+      return overlapsSpan((obj.firstStart + 1) / 1000, (obj.lastEnd - 1) / 1000, range);
+    }
+    const ix = decodeIndex(obj);
+    return ix ? indexOverlaps(ix, range) : null;
+  };
 }

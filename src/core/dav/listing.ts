@@ -30,8 +30,41 @@ export function applyChanges(l: Listing, modseq: number, changed: readonly DavOb
   return { modseq, byName };
 }
 
-/** Whether a row's coarse bounds may overlap a range (what the SQL prefilter tested). */
-export function mayOverlap(o: DavObject, range: { start: number | null; end: number | null }): boolean {
-  return (range.start === null || o.lastEnd === null || o.lastEnd > range.start)
-    && (range.end === null || o.firstStart === null || o.firstStart < range.end);
+/** A listing's resources with their bounds in flat arrays, for range scans (made once per listing). */
+interface RangeIndex {
+  objs: DavObject[];
+  starts: Float64Array;
+  ends: Float64Array;
+}
+const rangeIndexes = new WeakMap<Listing, RangeIndex>();
+
+function rangeIndex(l: Listing): RangeIndex {
+  let ix = rangeIndexes.get(l);
+  if (!ix) {
+    const objs = [...l.byName.values()];
+    const starts = new Float64Array(objs.length);
+    const ends = new Float64Array(objs.length);
+    objs.forEach((o, i) => {
+      starts[i] = o.firstStart ?? -Infinity;
+      ends[i] = o.lastEnd ?? Infinity;
+    });
+    rangeIndexes.set(l, ix = { objs, starts, ends });
+  }
+  return ix;
+}
+
+/**
+ * The resources of a listing whose coarse bounds may overlap the range (what the SQL prefilter
+ * tested: no bound means unbounded), of one component type if given: a scan of two flat arrays,
+ * not of the objects.
+ */
+export function inRange(l: Listing, range: { start: number | null; end: number | null }, component?: string): DavObject[] {
+  const { objs, starts, ends } = rangeIndex(l);
+  const rs = range.start ?? -Infinity;
+  const re = range.end ?? Infinity;
+  const out: DavObject[] = [];
+  for (let i = 0; i < objs.length; i++) {
+    if (ends[i] > rs && starts[i] < re && (component === undefined || objs[i].component === component)) out.push(objs[i]);
+  }
+  return out;
 }

@@ -119,14 +119,41 @@ function writeResponse(w: XmlWriter, r: PropStats): void {
 
 export const statusResponse = (hrefValue: string, code: number) => d('response', [hrefNode(hrefValue), d('status', statusLine(code))]);
 
-export function multistatus(responses: Answer[], extra: XmlNode[] = []): string {
-  const w = new XmlWriter({ ns: NS.DAV, name: 'multistatus' });
-  for (const r of responses) {
-    if ('found' in r) writeResponse(w, r);
-    else w.node(r);
+/** A multistatus answer written as it is made (reports add thousands of responses). */
+export class Multistatus {
+  readonly #w = new XmlWriter({ ns: NS.DAV, name: 'multistatus' });
+
+  add(a: Answer): this {
+    if ('found' in a) writeResponse(this.#w, a);
+    else this.#w.node(a);
+    return this;
   }
-  for (const e of extra) w.node(e);
-  return w.document();
+
+  /** Adds a response and returns its markup, for keep(); null if it cannot be kept (a namespace of this document's own). */
+  addKeepable(a: PropStats): string | null {
+    const m = this.#w.mark();
+    writeResponse(this.#w, a);
+    return this.#w.since(m);
+  }
+
+  /** A response made by addKeepable before, in the well-known namespaces `ns` (DAV: always). */
+  addKept(markup: string, ns: readonly string[]): this {
+    this.#w.declare(NS.DAV);
+    for (const n of ns) this.#w.declare(n);
+    this.#w.raw(markup);
+    return this;
+  }
+
+  document(extra: XmlNode[] = []): string {
+    for (const e of extra) this.#w.node(e);
+    return this.#w.document();
+  }
+}
+
+export function multistatus(responses: Answer[], extra: XmlNode[] = []): string {
+  const m = new Multistatus();
+  for (const r of responses) m.add(r);
+  return m.document(extra);
 }
 
 export function errorBody(ns: string, condition: string, content?: XmlNode[]): string {

@@ -4,18 +4,18 @@
  * and principal-property-search / principal-search-property-set (RFC 3744 §9.4-9.5).
  * Filters become core structures (core/dav/filters.ts) and are evaluated there.
  */
-import { COLLATIONS, matchCalendarFilter, matchCardFilter, prefilterRange, quickMatch, type CardFilter, type Collation, type CompFilter, type ParamFilter, type PropFilter, type Range, type TextMatch } from '../../../core/dav/filters.ts';
+import { COLLATIONS, matchCalendarFilter, matchCardFilter, prefilterRange, quickMatcher, type CardFilter, type Collation, type CompFilter, type ParamFilter, type PropFilter, type Range, type TextMatch } from '../../../core/dav/filters.ts';
 import { RecurrenceLimitError, expandCalendarObject, freeBusy, freeBusyToICalendar, icalDateTimeUtc, limitRecurrenceSet } from '../../../core/dav/icalendar.ts';
 import type { DavObject } from '../../../core/dav/store.ts';
 import { DomainError } from '../../../core/errors.ts';
 import crypto from 'node:crypto';
 import type { AccountInfo } from '../../../core/directory/directory.ts';
-import { mayOverlap } from '../../../core/dav/listing.ts';
+import { inRange } from '../../../core/dav/listing.ts';
 import { Lru } from '../../../lib/lru.ts';
 import { NS, child, children, escapeText, serializeXml, textOf, type XmlElement, type XmlNode } from '../../../lib/xml.ts';
 import { BadPath, encodeSegment, parseDavPath, pathOfHref, type DavPath } from './paths.ts';
 import { clark, d, parseSyncToken, splitClark, x, type Target } from './props.ts';
-import { multistatus, propNames, propResponse, statusResponse, type Answer, type PropRequest } from './multistatus.ts';
+import { Multistatus, multistatus, propNames, propResponse, statusResponse, type Answer, type PropRequest, type PropStats } from './multistatus.ts';
 import { HttpError, xmlBody, type DavRequest } from './server.ts';
 
 export interface ReportHelpers {
@@ -111,13 +111,42 @@ function reportProps(root: XmlElement): { req: PropRequest; expand?: Range; limi
 /**
  * Calendar and address data as escaped XML text, by account, resource and version: the same
  * resources are fetched again and again (multiget after every query), and escaping them is
- * much of the cost of an answer. Bounded by characters held (32 Mi, some 32 to 64 MiB).
+ * much of the cost of an answer. Bounded by characters held (16 Mi: 16 to 32 MiB).
  */
-const escapedData = new Lru<string, string>(32 * 1024 * 1024, (v) => v.length);
-const dataKey = (owner: { id: number }, o: DavObject) => `${owner.id}:${o.collectionId}:${o.id}:${o.modseq}`;
+const escapedData = new Lru<string, string>(16 * 1024 * 1024, (v) => v.length);
+/** The cache key of a resource version (account, collection, id, modseq), made once per object: caches are asked a thousand times per answer. */
+const versionKeys = new WeakMap<DavObject, string>();
+function dataKey(owner: { id: number }, o: DavObject): string {
+  let k = versionKeys.get(o);
+  if (k === undefined) versionKeys.set(o, k = `${owner.id}:${o.collectionId}:${o.id}:${o.modseq}`);
+  return k;
+}
 
-/** Results of matchCalendarFilter by question (filter and calendar time zone) and resource version: views repeat their queries. */
-const filterResults = new Lru<string, boolean>(200_000);
+/**
+ * Results of matchCalendarFilter by resource version, for the last few questions (filter and
+ * calendar time zone) asked of it: views repeat their queries. Bounded by versions held.
+ */
+const filterResults = new Lru<string, { q: string; hit: boolean }[]>(100_000);
+const QUESTIONS_KEPT = 4;
+function knownResult(key: string, question: string): boolean | null {
+  const list = filterResults.get(key);
+  if (list) for (const e of list) if (e.q === question) return e.hit;
+  return null;
+}
+function keepResult(key: string, question: string, hit: boolean): void {
+  const list = filterResults.get(key)?.filter((e) => e.q !== question) ?? [];
+  list.push({ q: question, hit });
+  filterResults.set(key, list.slice(-QUESTIONS_KEPT));
+}
+
+/**
+ * Properties whose values follow from the resource's version alone (the data in its plain
+ * form included): a response made only of these is the same every time it is asked for by the
+ * same href, and is kept whole (its markup) by version, with the property list and collection
+ * href it answered (the last one asked). Bounded by characters held (32 Mi: 32 to 64 MiB).
+ */
+const INTRINSIC = new Set([clark(NS.DAV, 'getetag'), clark(NS.DAV, 'getcontenttype'), clark(NS.DAV, 'getcontentlength'), clark(NS.DAV, 'getlastmodified'), CALDATA, ADDRDATA]);
+const keptResponses = new Lru<string, { props: string; href: string; markup: string }>(32 * 1024 * 1024, (v) => v.markup.length);
 
 type Shape = { expand?: Range; limit?: Range };
 const plain = (shape: Shape) => !shape.expand && !shape.limit;
@@ -164,12 +193,14 @@ interface Loaded {
  * escaped data is cached), read in one query. A resource changed since it was listed comes
  * back in its new version; one removed since is left out.
  */
-async function withData(r: DavRequest, owner: AccountInfo, collId: number, objs: DavObject[], shape: Shape & { req: PropRequest }, also: (o: DavObject) => boolean = () => false): Promise<Loaded> {
+async function withData(r: DavRequest, owner: AccountInfo, collId: number, objs: DavObject[], shape: Shape & { req: PropRequest },
+  also: (o: DavObject) => boolean = () => false, answered: (o: DavObject) => boolean = () => false): Promise<Loaded> {
   const data = wantsData(shape);
   const escaped = new Map<DavObject, string>();
   const need = new Set<DavObject>();
   for (const o of objs) {
     if (o.data) continue;
+    if (!also(o) && answered(o)) continue;
     const e = data && plain(shape) ? escapedData.get(dataKey(owner, o)) : undefined;
     if (e !== undefined) escaped.set(o, e);
     if (also(o) || (data && e === undefined)) need.add(o);
@@ -187,6 +218,63 @@ async function withData(r: DavRequest, owner: AccountInfo, collId: number, objs:
     if (e !== undefined && next.modseq === o.modseq) escaped.set(next, e);
   }
   return { objs: out, escaped };
+}
+
+/**
+ * The resource responses of a report, written as they come; kept whole and reused where the
+ * properties asked for allow it (INTRINSIC), so that a view asking again costs a lookup per
+ * resource.
+ */
+class ResourceAnswers {
+  readonly ms = new Multistatus();
+  count = 0;
+  readonly #shape: Shape & { req: PropRequest };
+  readonly #sig: string | null;
+  readonly #ns: string[];
+
+  constructor(shape: Shape & { req: PropRequest }) {
+    this.#shape = shape;
+    const keep = shape.req.kind === 'prop' && plain(shape) && shape.req.names.length > 0 && shape.req.names.every((n) => INTRINSIC.has(n));
+    this.#sig = keep && shape.req.kind === 'prop' ? shape.req.names.join(' ') : null;
+    this.#ns = keep && shape.req.kind === 'prop' ? [...new Set(shape.req.names.map((n) => splitClark(n).ns))] : [];
+  }
+
+  /** The markup kept for this resource at this href, if any. */
+  #kept(hrefValue: string, owner: AccountInfo, obj: DavObject): string | undefined {
+    if (this.#sig === null) return undefined;
+    const k = keptResponses.get(dataKey(owner, obj));
+    return k && k.href === hrefValue && k.props === this.#sig ? k.markup : undefined;
+  }
+
+  /** Whether the response of this resource is kept (then its data need not be read). */
+  kept(hrefValue: string, owner: AccountInfo, obj: DavObject): boolean {
+    return this.#kept(hrefValue, owner, obj) !== undefined;
+  }
+
+  /** Adds the response of a resource; synchronous (no promise) when nothing has to be read or awaited. */
+  add(r: DavRequest, t: Extract<Target, { kind: 'collection' | 'resource' }>, obj: DavObject, hrefValue: string, pinned?: Map<DavObject, string>): void | Promise<void> {
+    this.count++;
+    const markup = this.#kept(hrefValue, t.owner, obj);
+    if (markup !== undefined) { this.ms.addKept(markup, this.#ns); return; }
+    const key = this.#sig === null ? null : { data: dataKey(t.owner, obj), props: this.#sig, href: hrefValue };
+    // Its data was not read because its response was kept, and that has gone from the cache since.
+    if (wantsData(this.#shape) && !obj.data && !pinned?.has(obj) && escapedData.get(dataKey(t.owner, obj)) === undefined) {
+      return r.deps.dav.objectsByName(t.owner, t.coll.id, [obj.name]).then(([row]) => {
+        if (!row) { this.ms.add(statusResponse(hrefValue, 404)); return; }
+        this.count--;
+        return this.add(r, t, row.modseq === obj.modseq ? { ...obj, data: row.data } : row, hrefValue, pinned);
+      });
+    }
+    const a = propResponse(resourceTarget(t, obj), hrefValue, this.#shape.req, r.ctx, dataProp(t.owner, obj, this.#shape, t.coll.timezone, pinned));
+    if (a instanceof Promise) return a.then((ps) => this.#write(key, ps));
+    this.#write(key, a);
+  }
+
+  #write(key: { data: string; props: string; href: string } | null, ps: PropStats): void {
+    if (key === null) { this.ms.add(ps); return; }
+    const markup = this.ms.addKeepable(ps);
+    if (markup !== null) keptResponses.set(key.data, { props: key.props, href: key.href, markup });
+  }
 }
 
 function resourceTarget(t: Extract<Target, { kind: 'collection' | 'resource' }>, obj: DavObject): Target {
@@ -220,25 +308,27 @@ async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHel
     if (!byCollection.has(k)) byCollection.set(k, { coll: await h.resolve({ kind: 'collection', home: w.p.home, owner: w.p.owner, collection: w.p.collection }), names: [] });
     byCollection.get(k)!.names.push(w.p.name);
   }
+  const answers = new ResourceAnswers(shape);
   for (const g of byCollection.values()) {
     if (!g.coll || g.coll.kind !== 'collection') continue;
     if (t.kind === 'collection' && (g.coll.coll.id !== t.coll.id || g.coll.owner.id !== t.owner.id)) continue;
     const listing = await r.deps.dav.listing(g.coll.owner, g.coll.coll);
     const listed = [...new Set(g.names)].flatMap((n) => listing.byName.get(n) ?? []);
-    const loaded = await withData(r, g.coll.owner, g.coll.coll.id, listed, shape);
+    const base = h.targetHref(g.coll);
+    const owner = g.coll.owner;
+    const loaded = await withData(r, owner, g.coll.coll.id, listed, shape, undefined, (o) => answers.kept(base + encodeSegment(o.name), owner, o));
     g.objects = new Map(loaded.objs.map((o) => [o.name, o]));
     g.escaped = loaded.escaped;
-    g.base = h.targetHref(g.coll);
+    g.base = base;
   }
-  const out: Answer[] = [];
   for (const w of wanted) {
     const g = w.p ? byCollection.get(keyOf(w.p)) : undefined;
     const obj = g?.objects?.get(w.p!.name);
-    if (!g || !obj || !g.coll || g.coll.kind !== 'collection') { out.push(statusResponse(w.hv, 404)); continue; }
-    const a = propResponse(resourceTarget(g.coll, obj), g.base + encodeSegment(obj.name), shape.req, r.ctx, dataProp(g.coll.owner, obj, shape, g.coll.coll.timezone, g.escaped));
-    out.push(a instanceof Promise ? await a : a);
+    if (!g || !obj || !g.coll || g.coll.kind !== 'collection') { answers.ms.add(statusResponse(w.hv, 404)); continue; }
+    const done = answers.add(r, g.coll, obj, g.base + encodeSegment(obj.name), g.escaped);
+    if (done) await done;
   }
-  send(r, multistatus(out));
+  send(r, answers.ms.document());
 }
 
 async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: ReportHelpers): Promise<void> {
@@ -254,37 +344,36 @@ async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: Repo
   // events, which the instance index answers (quickMatch), and the rest were mostly asked
   // before (filterResults); the data is read only for what is left, and for the matches when
   // calendar-data is asked for and its escaped form is not kept.
-  const candidates: DavObject[] = [];
-  if (t.kind === 'resource') candidates.push(t.obj);
-  else for (const o of (await r.deps.dav.listing(t.owner, t.coll)).byName.values()) if (!pre || (o.component === pre.component && mayOverlap(o, pre.range))) candidates.push(o);
+  const candidates = t.kind === 'resource' ? [t.obj] : inRange(await r.deps.dav.listing(t.owner, t.coll), pre?.range ?? { start: null, end: null }, pre?.component);
   const question = crypto.createHash('sha256').update(JSON.stringify([filter, t.coll.timezone])).digest('base64url');
   const answers = new Map<DavObject, boolean | null>();
-  for (const o of candidates) answers.set(o, quickMatch(filter, o) ?? filterResults.get(`${question}:${dataKey(t.owner, o)}`) ?? null);
-  const loaded = await withData(r, t.owner, t.coll.id, candidates, shape, (o) => answers.get(o) === null);
+  const quick = quickMatcher(filter);
+  for (const o of candidates) answers.set(o, quick(o) ?? knownResult(dataKey(t.owner, o), question));
   const base = t.kind === 'collection' ? h.targetHref(t) : '';
-  const out: Answer[] = [];
+  const hrefOfObj = (o: DavObject) => (base ? base + encodeSegment(o.name) : h.targetHref(resourceTarget(t, o)));
+  const out = new ResourceAnswers(shape);
+  const loaded = await withData(r, t.owner, t.coll.id, candidates, shape, (o) => answers.get(o) === null, (o) => out.kept(hrefOfObj(o), t.owner, o));
   for (const obj of loaded.objs) {
     // A resource read afresh in a newer version than listed has no answer yet.
     let hit = answers.get(obj) ?? null;
     if (hit === null) {
       try {
-        hit = quickMatch(filter, obj) ?? matchCalendarFilter(obj.data, filter, { timezone: t.coll.timezone });
-        filterResults.set(`${question}:${dataKey(t.owner, obj)}`, hit);
+        hit = quick(obj) ?? matchCalendarFilter(obj.data, filter, { timezone: t.coll.timezone });
+        keepResult(dataKey(t.owner, obj), question, hit);
       } catch (e) {
         r.deps.log.warn({ err: (e as Error).message, resource: obj.name }, 'dav.query.unreadable');
         hit = false;
       }
     }
     if (!hit) continue;
-    if (out.length >= r.deps.maxReportResults) {
-      out.push(statusResponse(h.targetHref(t), 507));
+    if (out.count >= r.deps.maxReportResults) {
+      out.ms.add(statusResponse(h.targetHref(t), 507));
       break;
     }
-    const target = resourceTarget(t, obj);
-    const a = propResponse(target, base ? base + encodeSegment(obj.name) : h.targetHref(target), shape.req, r.ctx, dataProp(t.owner, obj, shape, t.coll.timezone, loaded.escaped));
-    out.push(a instanceof Promise ? await a : a);
+    const done = out.add(r, t, obj, hrefOfObj(obj), loaded.escaped);
+    if (done) await done;
   }
-  send(r, multistatus(out));
+  send(r, out.ms.document());
 }
 
 async function freeBusyQuery(r: DavRequest, t: Target, root: XmlElement): Promise<void> {
