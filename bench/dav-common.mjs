@@ -388,7 +388,7 @@ export function parseMultistatus(body, { data = false } = {}) {
         if (p.status === 200 && p.data !== null) cdata = p.data;
         if (status == null && cur.own == null) status = p.status;
       }
-      responses.push({ href, name: hrefName(href), status, etag, data: cdata, collection: collection || /\/\s*$/.test(href) });
+      responses.push({ href, name: hrefName(href), status, etag, data: cdata, collection: collection || href.trimEnd().endsWith('/') });
       cur = null;
     }
   }

@@ -86,20 +86,27 @@ const REQ = {
   sync: (token) => dav.request('REPORT', cal, { headers: { Depth: '0', ...XML }, body: syncBody(token) }),
 };
 
+// Each answered name looked up once: which check last saw it (a repeat in one answer is an error).
+const querySeen = new Map([...expectedQuery].map((n) => [n, { check: 0 }]));
+let checkNo = 0;
 function checkQuery(res, withData) {
   if (res.status !== 207) return `status ${res.status}`;
   const ms = parseMultistatus(res.body, { data: withData });
   const items = ms.responses.filter((x) => !x.collection);
-  const seen = new Set();
+  const no = ++checkNo;
+  let seen = 0;
   for (const x of items) {
-    if (!expectedQuery.has(x.name)) return `unexpected ${x.name} (${items.length} answered, ${expectedQuery.size} expected)`;
-    if (seen.has(x.name)) return `${x.name} twice`;
-    seen.add(x.name);
+    const mark = querySeen.get(x.name);
+    if (!mark) return `unexpected ${x.name} (${items.length} answered, ${expectedQuery.size} expected)`;
+    if (mark.check === no) return `${x.name} twice`;
+    mark.check = no;
+    seen++;
     if (x.status !== 200 || !x.etag) return `${x.name}: status ${x.status}, etag ${x.etag}`;
-    if (etags.has(x.name) && etags.get(x.name) !== x.etag) return `${x.name}: etag ${x.etag}, known ${etags.get(x.name)}`;
+    const known = etags.get(x.name);
+    if (known !== undefined && known !== x.etag) return `${x.name}: etag ${x.etag}, known ${known}`;
     if (withData && !(x.data && icsField(x.data, 'UID') === byName.get(x.name).uid)) return `${x.name}: calendar-data without its UID`;
   }
-  if (seen.size !== expectedQuery.size) return `${seen.size} events answered, ${expectedQuery.size} expected (e.g. missing ${[...expectedQuery].find((n) => !seen.has(n))})`;
+  if (seen !== expectedQuery.size) return `${seen} events answered, ${expectedQuery.size} expected (e.g. missing ${[...expectedQuery].find((n) => querySeen.get(n).check !== no)})`;
   return null;
 }
 function checkMultiget(res, names) {

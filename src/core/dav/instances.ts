@@ -10,6 +10,7 @@
  * there are no others at all.
  */
 import ICAL from 'ical.js';
+import { Lru } from '../../lib/lru.ts';
 import { groupByUid, isFloating, newBudget, newTimeContext, walkOccurrences } from './recurrence.ts';
 
 export interface InstanceIndex {
@@ -67,12 +68,50 @@ export function instanceIndex(vcal: ICAL.Component): InstanceIndex | null {
   return { s: spans, u, c: complete && !full };
 }
 
+/**
+ * An index ready for queries: the instances sorted by start, as flat arrays, with the longest
+ * duration, so that a range is answered by a binary search instead of a walk over every
+ * instance of a long series.
+ */
+export interface QueryIndex {
+  starts: Float64Array;
+  ends: Float64Array;
+  /** The longest end - start, in seconds. */
+  longest: number;
+  u: number;
+  c: boolean;
+}
+
+export function queryIndex(ix: InstanceIndex): QueryIndex {
+  const spans = [...ix.s].sort((a, b) => a[0] - b[0]);
+  const starts = new Float64Array(spans.length);
+  const ends = new Float64Array(spans.length);
+  let longest = 0;
+  spans.forEach(([S, E], i) => {
+    starts[i] = S;
+    ends[i] = E;
+    longest = Math.max(longest, E - S);
+  });
+  return { starts, ends, longest, u: ix.u, c: ix.c };
+}
+
 /** RFC 4791 §9.9 for VEVENT instances, from the index; null when the index cannot tell. */
-export function indexOverlaps(ix: InstanceIndex, range: { start: number | null; end: number | null }): boolean | null {
+export function indexOverlaps(ix: QueryIndex, range: { start: number | null; end: number | null }): boolean | null {
   const re = range.end === null ? Infinity : range.end / 1000;
+  const rs = range.start === null ? -Infinity : range.start / 1000;
   if (!ix.c && re > ix.u) return null;
-  for (const [S, E] of ix.s) {
-    if (overlapsSpan(S, E, range)) return true;
+  // Only instances starting before the range's end can overlap it: the last of them is found
+  // by binary search, and those before it are tried back to where even the longest instance
+  // would end before the range starts.
+  let lo = 0;
+  let hi = ix.starts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ix.starts[mid] < re) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo - 1; i >= 0 && ix.starts[i] + ix.longest >= rs; i--) {
+    if (overlapsSpan(ix.starts[i], ix.ends[i], range)) return true;
   }
   return false;
 }
@@ -93,28 +132,31 @@ export function encodeIndex(ix: InstanceIndex, firstStart: number | null, lastEn
   return JSON.stringify(ix);
 }
 
-/** Parsed indexes of recurring events, by object and version: a month view asks for the same ones again and again. */
-const parsed = new Map<string, InstanceIndex>();
-const MAX_PARSED = 20_000;
+/**
+ * Query indexes of recurring events, by row object: a collection listing's rows are the same
+ * objects from one query to the next, and a row object never changes (a new version is a new
+ * row). Bounded: a month view asks for the same ones again and again.
+ */
+const parsed = new Lru<object | string, QueryIndex>(20_000);
+
+type IndexedRow = { instances: string | null; firstStart: number | null; lastEnd: number | null; id: number; collectionId: number; modseq: number };
 
 /** The index of a row (its stored form, bounds, id and modseq), or null when it has none. */
-export function decodeIndex(row: { instances: string | null; firstStart: number | null; lastEnd: number | null; id: number; collectionId: number; modseq: number }): InstanceIndex | null {
+export function decodeIndex(row: IndexedRow): QueryIndex | null {
   const v = row.instances;
   if (!v) return null;
   if (v === '=') {
     if (row.firstStart === null || row.lastEnd === null) return null;
-    return { s: [[(row.firstStart + 1) / 1000, (row.lastEnd - 1) / 1000]], u: Infinity, c: true };
+    return queryIndex({ s: [[(row.firstStart + 1) / 1000, (row.lastEnd - 1) / 1000]], u: Infinity, c: true });
   }
-  const key = `${row.collectionId}:${row.id}:${row.modseq}`;
-  let ix = parsed.get(key);
+  let ix = parsed.get(row);
   if (!ix) {
     try {
-      ix = JSON.parse(v) as InstanceIndex;
+      ix = queryIndex(JSON.parse(v) as InstanceIndex);
     } catch {
       return null;
     }
-    if (parsed.size >= MAX_PARSED) parsed.delete(parsed.keys().next().value!);
-    parsed.set(key, ix);
+    parsed.set(row, ix);
   }
   return ix;
 }

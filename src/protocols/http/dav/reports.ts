@@ -142,11 +142,11 @@ function keepResult(key: string, question: string, hit: boolean): void {
 /**
  * Properties whose values follow from the resource's version alone (the data in its plain
  * form included): a response made only of these is the same every time it is asked for by the
- * same href, and is kept whole (its markup) by version, with the property list and collection
- * href it answered (the last one asked). Bounded by characters held (32 Mi: 32 to 64 MiB).
+ * same href, and is kept whole (its markup) by version, with the property list and the
+ * collection href it answered under (the last one asked). Bounded by characters held (32 Mi: 32 to 64 MiB).
  */
 const INTRINSIC = new Set([clark(NS.DAV, 'getetag'), clark(NS.DAV, 'getcontenttype'), clark(NS.DAV, 'getcontentlength'), clark(NS.DAV, 'getlastmodified'), CALDATA, ADDRDATA]);
-const keptResponses = new Lru<string, { props: string; href: string; markup: string }>(32 * 1024 * 1024, (v) => v.markup.length);
+const keptResponses = new Lru<string, { props: string; base: string; markup: string }>(32 * 1024 * 1024, (v) => v.markup.length);
 
 type Shape = { expand?: Range; limit?: Range };
 const plain = (shape: Shape) => !shape.expand && !shape.limit;
@@ -239,30 +239,39 @@ class ResourceAnswers {
     this.#ns = keep && shape.req.kind === 'prop' ? [...new Set(shape.req.names.map((n) => splitClark(n).ns))] : [];
   }
 
-  /** The markup kept for this resource at this href, if any. */
-  #kept(hrefValue: string, owner: AccountInfo, obj: DavObject): string | undefined {
+  /**
+   * The markup kept for this resource under this base (the collection's href, its resources'
+   * hrefs below it; or a resource's own href), if any. The name is the version's own (a
+   * resource renamed is a new one), so the base decides the href.
+   */
+  #kept(base: string, owner: AccountInfo, obj: DavObject): string | undefined {
     if (this.#sig === null) return undefined;
     const k = keptResponses.get(dataKey(owner, obj));
-    return k && k.href === hrefValue && k.props === this.#sig ? k.markup : undefined;
+    return k && k.base === base && k.props === this.#sig ? k.markup : undefined;
   }
 
   /** Whether the response of this resource is kept (then its data need not be read). */
-  kept(hrefValue: string, owner: AccountInfo, obj: DavObject): boolean {
-    return this.#kept(hrefValue, owner, obj) !== undefined;
+  kept(base: string, owner: AccountInfo, obj: DavObject): boolean {
+    return this.#kept(base, owner, obj) !== undefined;
   }
 
-  /** Adds the response of a resource; synchronous (no promise) when nothing has to be read or awaited. */
-  add(r: DavRequest, t: Extract<Target, { kind: 'collection' | 'resource' }>, obj: DavObject, hrefValue: string, pinned?: Map<DavObject, string>): void | Promise<void> {
+  /**
+   * Adds the response of a resource, its href made from `base` (a collection's, ending in
+   * '/'; else the resource's own); synchronous (no promise) when nothing has to be read or
+   * awaited.
+   */
+  add(r: DavRequest, t: Extract<Target, { kind: 'collection' | 'resource' }>, obj: DavObject, base: string, pinned?: Map<DavObject, string>): void | Promise<void> {
     this.count++;
-    const markup = this.#kept(hrefValue, t.owner, obj);
+    const markup = this.#kept(base, t.owner, obj);
     if (markup !== undefined) { this.ms.addKept(markup, this.#ns); return; }
-    const key = this.#sig === null ? null : { data: dataKey(t.owner, obj), props: this.#sig, href: hrefValue };
+    const hrefValue = base.endsWith('/') ? base + encodeSegment(obj.name) : base;
+    const key = this.#sig === null ? null : { data: dataKey(t.owner, obj), props: this.#sig, base };
     // Its data was not read because its response was kept, and that has gone from the cache since.
     if (wantsData(this.#shape) && !obj.data && !pinned?.has(obj) && escapedData.get(dataKey(t.owner, obj)) === undefined) {
       return r.deps.dav.objectsByName(t.owner, t.coll.id, [obj.name]).then(([row]) => {
         if (!row) { this.ms.add(statusResponse(hrefValue, 404)); return; }
         this.count--;
-        return this.add(r, t, row.modseq === obj.modseq ? { ...obj, data: row.data } : row, hrefValue, pinned);
+        return this.add(r, t, row.modseq === obj.modseq ? { ...obj, data: row.data } : row, base, pinned);
       });
     }
     const a = propResponse(resourceTarget(t, obj), hrefValue, this.#shape.req, r.ctx, dataProp(t.owner, obj, this.#shape, t.coll.timezone, pinned));
@@ -270,10 +279,10 @@ class ResourceAnswers {
     this.#write(key, a);
   }
 
-  #write(key: { data: string; props: string; href: string } | null, ps: PropStats): void {
+  #write(key: { data: string; props: string; base: string } | null, ps: PropStats): void {
     if (key === null) { this.ms.add(ps); return; }
     const markup = this.ms.addKeepable(ps);
-    if (markup !== null) keptResponses.set(key.data, { props: key.props, href: key.href, markup });
+    if (markup !== null) keptResponses.set(key.data, { props: key.props, base: key.base, markup });
   }
 }
 
@@ -305,7 +314,12 @@ async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHel
   for (const w of wanted) {
     if (!w.p) continue;
     const k = keyOf(w.p);
-    if (!byCollection.has(k)) byCollection.set(k, { coll: await h.resolve({ kind: 'collection', home: w.p.home, owner: w.p.owner, collection: w.p.collection }), names: [] });
+    if (!byCollection.has(k)) {
+      // The request's own collection is resolved already (the usual case: one read less).
+      const rp = r.path;
+      const own = t.kind === 'collection' && rp.kind === 'collection' && rp.home === w.p.home && rp.owner === w.p.owner && rp.collection === w.p.collection;
+      byCollection.set(k, { coll: own ? t : await h.resolve({ kind: 'collection', home: w.p.home, owner: w.p.owner, collection: w.p.collection }), names: [] });
+    }
     byCollection.get(k)!.names.push(w.p.name);
   }
   const answers = new ResourceAnswers(shape);
@@ -316,7 +330,7 @@ async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHel
     const listed = [...new Set(g.names)].flatMap((n) => listing.byName.get(n) ?? []);
     const base = h.targetHref(g.coll);
     const owner = g.coll.owner;
-    const loaded = await withData(r, owner, g.coll.coll.id, listed, shape, undefined, (o) => answers.kept(base + encodeSegment(o.name), owner, o));
+    const loaded = await withData(r, owner, g.coll.coll.id, listed, shape, undefined, (o) => answers.kept(base, owner, o));
     g.objects = new Map(loaded.objs.map((o) => [o.name, o]));
     g.escaped = loaded.escaped;
     g.base = base;
@@ -325,7 +339,7 @@ async function multiget(r: DavRequest, t: Target, root: XmlElement, h: ReportHel
     const g = w.p ? byCollection.get(keyOf(w.p)) : undefined;
     const obj = g?.objects?.get(w.p!.name);
     if (!g || !obj || !g.coll || g.coll.kind !== 'collection') { answers.ms.add(statusResponse(w.hv, 404)); continue; }
-    const done = answers.add(r, g.coll, obj, g.base + encodeSegment(obj.name), g.escaped);
+    const done = answers.add(r, g.coll, obj, g.base!, g.escaped);
     if (done) await done;
   }
   send(r, answers.ms.document());
@@ -349,10 +363,10 @@ async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: Repo
   const answers = new Map<DavObject, boolean | null>();
   const quick = quickMatcher(filter);
   for (const o of candidates) answers.set(o, quick(o) ?? knownResult(dataKey(t.owner, o), question));
-  const base = t.kind === 'collection' ? h.targetHref(t) : '';
-  const hrefOfObj = (o: DavObject) => (base ? base + encodeSegment(o.name) : h.targetHref(resourceTarget(t, o)));
+  const base = h.targetHref(t);
+
   const out = new ResourceAnswers(shape);
-  const loaded = await withData(r, t.owner, t.coll.id, candidates, shape, (o) => answers.get(o) === null, (o) => out.kept(hrefOfObj(o), t.owner, o));
+  const loaded = await withData(r, t.owner, t.coll.id, candidates, shape, (o) => answers.get(o) === null, (o) => out.kept(base, t.owner, o));
   for (const obj of loaded.objs) {
     // A resource read afresh in a newer version than listed has no answer yet.
     let hit = answers.get(obj) ?? null;
@@ -370,7 +384,7 @@ async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: Repo
       out.ms.add(statusResponse(h.targetHref(t), 507));
       break;
     }
-    const done = out.add(r, t, obj, hrefOfObj(obj), loaded.escaped);
+    const done = out.add(r, t, obj, base, loaded.escaped);
     if (done) await done;
   }
   send(r, out.ms.document());
