@@ -17,6 +17,8 @@ import {
   elAttrs,
   parseXml,
   serializeXml,
+  XmlWriter,
+  escapeText,
   textOf,
   type XmlElement,
   type XmlLimits,
@@ -268,6 +270,37 @@ describe('parseXml: limits', () => {
       expect(performance.now() - start).toBeLessThan(5_000);
       expect(textOf(root).length).toBeLessThanOrEqual(1 << 20);
     }
+  });
+});
+
+describe('XmlWriter', () => {
+  it('writes what serializeXml writes, and markup kept with since() is reused under declare()d namespaces', () => {
+    const response = (h: string) => el(NS.DAV, 'response', el(NS.DAV, 'href', h), el(NS.CALDAV, 'calendar-data', 'A & B\r\n'));
+    const w = new XmlWriter({ ns: NS.DAV, name: 'multistatus' });
+    const m = w.mark();
+    w.node(response('/a'));
+    const kept = w.since(m)!;
+    expect(kept).toBe('<d:response><d:href>/a</d:href><cal:calendar-data>A &amp; B&#13;\n</cal:calendar-data></d:response>');
+    w.open(NS.DAV, 'response').leaf(NS.DAV, 'href', '/b').leaf(NS.DAV, 'status', '').close(NS.DAV, 'response');
+    expect(w.document()).toBe(serializeXml(el(NS.DAV, 'multistatus', response('/a'), el(NS.DAV, 'response', el(NS.DAV, 'href', '/b'), el(NS.DAV, 'status')))));
+    // reused in another document: its namespaces must be declared there
+    const w2 = new XmlWriter({ ns: NS.DAV, name: 'multistatus' });
+    w2.declare(NS.CALDAV).raw(kept);
+    const again = parseXml(w2.document());
+    expect(child(child(again, NS.DAV, 'response')!, NS.CALDAV, 'calendar-data')!.text).toBe('A & B\r\n');
+    expect(() => w2.declare('urn:mine')).toThrow(TypeError);
+  });
+
+  it('since() refuses markup that used a namespace without a well-known prefix (x0 is the document\'s own)', () => {
+    const w = new XmlWriter({ ns: NS.DAV, name: 'multistatus' });
+    const m = w.mark();
+    w.node(el('urn:mine', 'thing', 'x'));
+    expect(w.since(m)).toBeNull();
+  });
+
+  it('escapeText gives flat strings equal to a plain replacement', () => {
+    const s = 'BEGIN:VCALENDAR\r\nSUMMARY:a < b & c > d\r\n'.repeat(50);
+    expect(escapeText(s)).toBe(s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;'));
   });
 });
 
