@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   LIMIT_EXCEEDED: { temporary: false, http: 413, text: 'a configured limit was exceeded' },
   LOOP_DETECTED: { temporary: false, http: 508, text: 'expansion loops or nests too deeply' },
   UNAVAILABLE: { temporary: true, http: 503, text: 'storage is unavailable; try again later' },
+  STORAGE_FULL: { temporary: true, http: 507, text: 'the server is out of storage space; try again later' },
   CONFLICT: { temporary: true, http: 409, text: 'a concurrent change interfered; try again' },
   CONFIG_INVALID: { temporary: false, http: 500, text: 'the configuration is not valid' },
   INTEGRITY: { temporary: false, http: 500, text: 'stored data failed an integrity check' },

@@ -13,6 +13,14 @@ import { DomainError } from '../core/errors.ts';
 const PG_TEMPORARY_CLASSES = ['08', '28', '3D', '53', '57', '58'];
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
 
+/** The disk under a database is full: SQLITE_FULL (13), PostgreSQL disk_full (53100), ENOSPC/EDQUOT from a file. */
+export function isStorageFullError(e: any): boolean {
+  if (!e) return false;
+  const code = String(e.code ?? '');
+  if (code === '53100' || code === 'ENOSPC' || code === 'EDQUOT') return true;
+  return code === 'ERR_SQLITE_ERROR' && (Number(e.errcode ?? -1) & 0xff) === 13;
+}
+
 export function isTemporaryDbError(e: any): boolean {
   if (!e) return false;
   if (e instanceof DomainError) return e.temporary;
@@ -52,6 +60,7 @@ export function isCorruptionError(e: any): boolean {
 export function mapDbError(e: unknown, what: string): unknown {
   if (e instanceof DomainError) return e;
   if (isConflictDbError(e)) return new DomainError('CONFLICT', what, { cause: e });
+  if (isStorageFullError(e)) return new DomainError('STORAGE_FULL', what, { cause: e });
   if (isTemporaryDbError(e)) return new DomainError('UNAVAILABLE', what, { cause: e });
   if (isUniqueViolation(e)) return new DomainError('ALREADY_EXISTS', what, { cause: e });
   if (isCorruptionError(e)) return new DomainError('INTEGRITY', `${what}: ${(e as Error).message}`, { cause: e });

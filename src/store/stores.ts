@@ -243,8 +243,14 @@ export class Partition {
               results.push({ ok: true, value: await batch[i].fn(sp) });
               await sp.releaseSavepoint(`g${i}`).execute();
             } catch (err) {
-              await sp.rollbackToSavepoint(`g${i}`).execute();
-              await sp.releaseSavepoint(`g${i}`).execute();
+              try {
+                await sp.rollbackToSavepoint(`g${i}`).execute();
+                await sp.releaseSavepoint(`g${i}`).execute();
+              } catch {
+                // No savepoint left: the engine rolled the whole transaction back (SQLite does on
+                // SQLITE_FULL, SQLITE_IOERR): every caller of the batch gets the error that did it.
+                throw err;
+              }
               results.push({ ok: false, error: err });
             }
           }

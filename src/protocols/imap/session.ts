@@ -59,6 +59,8 @@ export function outcomeFor(e: unknown): Outcome & { fault?: boolean } {
     case 'QUOTA_EXCEEDED': return { status: 'NO', code: 'OVERQUOTA', text: 'Quota exceeded' };
     case 'LIMIT_EXCEEDED': return { status: 'NO', code: /bytes exceeds/.test(e.detail) ? 'TOOBIG' : 'LIMIT', text: d || 'Limit exceeded' };
     case 'UNAVAILABLE': return { status: 'NO', code: 'UNAVAILABLE', text: 'Storage temporarily unavailable; try again later' };
+    // RFC 5530 has no code for a full disk; OVERQUOTA (as Dovecot answers), with a text that says whose.
+    case 'STORAGE_FULL': return { status: 'NO', code: 'OVERQUOTA', text: 'Not enough disk space on the server; try again later' };
     case 'CONFLICT': return { status: 'NO', code: 'INUSE', text: 'A concurrent change interfered; try again' };
     case 'INVALID_INPUT': return { status: 'NO', code: 'CANNOT', text: d || 'Not possible' };
     case 'AUTH_FAILED':

@@ -44,6 +44,8 @@ export function errFor(e: unknown): ErrOutcome {
   switch (e.code) {
     case 'UNAVAILABLE':
       return { code: 'SYS/TEMP', text: 'Storage temporarily unavailable; try again later', fault: false };
+    case 'STORAGE_FULL':
+      return { code: 'SYS/TEMP', text: 'Not enough disk space on the server; try again later', fault: false };
     case 'CONFLICT':
       return { code: 'SYS/TEMP', text: 'A concurrent change interfered; try again', fault: false };
     case 'NOT_FOUND':

@@ -96,6 +96,8 @@ export function replyFor(e: unknown, where: 'rcpt' | 'data' | 'mail', quotaPerma
       return where === 'rcpt' ? r(452, '4.5.3', 'Too many recipients') : r(552, '5.3.4', 'Message too big for system');
     case 'QUOTA_EXCEEDED':
       return quotaPermanent ? r(552, '5.2.2', 'Mailbox full') : r(452, '4.2.2', 'Mailbox full; try again later');
+    case 'STORAGE_FULL':
+      return r(452, '4.3.1', 'Insufficient system storage; try again later');
     default:
       return e.temporary ? r(451, '4.3.0', 'Temporary local problem; try again later') : r(554, '5.3.0', 'Transaction failed');
   }

@@ -282,6 +282,7 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
 
 function toTemporary(e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new DomainError('STORAGE_FULL', `blob store: ${code}`, { cause: e });
   if (code && ['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EMFILE', 'ENFILE', 'EACCES', 'EPERM'].includes(code)) {
     return new DomainError('UNAVAILABLE', `blob store: ${code}`, { cause: e });
   }
@@ -322,11 +323,15 @@ export class HybridBlobStore implements BlobStore {
     // Already stored (and referenced): nothing to write. The reference added below keeps it.
     const known = await this.#db().selectFrom('blob_refs').select('hash').where('hash', '=', hash).where('refcount', '>', 0).executeTakeFirst();
     if (known) return { hash, size: data.byteLength };
-    const segment = await this.segments.append(data);
-    // Synced here, before the transaction: concurrent deliveries share these fsyncs, and they
-    // overlap with the commit of the batch before (addRef below only checks nothing is left).
-    await this.segments.sync();
-    return { hash, size: data.byteLength, segment };
+    try {
+      const segment = await this.segments.append(data);
+      // Synced here, before the transaction: concurrent deliveries share these fsyncs, and they
+      // overlap with the commit of the batch before (addRef below only checks nothing is left).
+      await this.segments.sync();
+      return { hash, size: data.byteLength, segment };
+    } catch (e) {
+      throw toTemporary(e); // a full disk: STORAGE_FULL, a temporary refusal
+    }
   }
   async addRef(trx: Transaction<PartitionDB>, ref: BlobRef): Promise<void> {
     if (ref.segment) {

@@ -64,7 +64,9 @@ export class SegmentWriter {
     s.size += data.byteLength; // reserved before the write starts: concurrent appends never overlap
     const w = s.fh.write(data, 0, data.byteLength, off);
     const list = this.#pending.get(s.fh) ?? [];
-    list.push(w);
+    // A write that fails (a full disk) fails its own append, which no row will then refer to;
+    // the next sync must not fail for it too: it waits for the write, not for its success.
+    list.push(w.catch(() => undefined));
     this.#pending.set(s.fh, list);
     await w;
     return { seg: s.name, off, len: data.byteLength };

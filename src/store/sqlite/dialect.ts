@@ -149,6 +149,9 @@ class NodeSqliteDriver extends SqliteDriver {
   }
   override async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
     try {
+      // SQLite has rolled back already after some errors (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM
+      // in a statement): a ROLLBACK then fails and would hide the error that caused it.
+      if (!this.#db.isTransaction) return;
       await conn.executeQuery(CompiledQuery.raw('rollback'));
     } finally {
       (conn as NodeSqliteConnection).inTransaction = false;
