@@ -105,4 +105,31 @@ describe('relay between two Bulwark servers', () => {
     expect(unknown).toContain('Subject: Who?'); // the original (or its headers) comes back
     expect(await b.app.mail.listMessages(carol, 'INBOX')).toHaveLength(1); // only the first message
   });
+
+  it('issue 6 point 2: the remote MX is down: the message stays queued, is retried, and is delivered once the MX is back', async () => {
+    const bDir = path.join(tmp.dir, 'b');
+    const bPort = b.listening.find((l) => l.name === 'smtp')!.port;
+    const before = (await b.app.mail.listMessages(carol, 'INBOX')).length;
+    await b.stop();
+    const info = await submit({ from: 'alice@example.org', to: 'carol@example.net', subject: 'While you were down', text: 'retry me\n' });
+    expect(info.accepted).toEqual(['carol@example.net']);
+    // Tried and refused by the network (connection refused): temporary, still pending, tried again.
+    const tried = await waitFor('two failed attempts', async () => {
+      const q = await a.app.queue.list();
+      const r = q[0]?.recipients[0];
+      return r && r.attempts >= 2 ? q : null;
+    });
+    expect(tried).toHaveLength(1);
+    expect(tried[0].recipients[0].status).toBe('pending');
+    expect(tried[0].recipients[0].lastError).toBeTruthy();
+    // The MX comes back on the same port: the next retry delivers, and the queue is empty.
+    b = await startServer(bDir, { env: { ...LOOPBACK_LISTENERS, BULWARK_DNS_SERVERS: dns.server, BULWARK_LISTEN_SMTP: `127.0.0.1:${bPort}` }, log: silentLogger() });
+    const inbox = await waitFor('the delivered copy', async () => {
+      const l = await b.app.mail.listMessages(carol, 'INBOX');
+      return l.length > before ? l : null;
+    }, 30_000);
+    const raw = (await b.app.mail.readMessage(carol, inbox[inbox.length - 1].id)).toString();
+    expect(raw).toContain('Subject: While you were down');
+    await waitFor('an empty queue', async () => ((await a.app.queue.list()).length === 0 ? true : null));
+  });
 });
