@@ -10,6 +10,7 @@
  * server.shutdown_grace_seconds, then cut what remains, record "service.stop" and close the
  * stores cleanly (SQLite checkpoints its WAL on close).
  */
+import { SessionGuard } from '../core/sessions.ts';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createSecureContext } from 'node:tls';
@@ -124,8 +125,11 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       privacy: app.privacy,
       secureContext,
     });
+    // Logged-in sessions end when their account is disabled, removed or given a new password.
+    const sessions = new SessionGuard(app.directory, log.child({ component: 'sessions' }));
+    sessions.start(config.auth.revoke_check_seconds * 1000);
     const smtpDeps = {
-      reception: app.reception, throttle: app.throttle, sendRate: app.sendRate, notices: app.notices,
+      reception: app.reception, throttle: app.throttle, sendRate: app.sendRate, notices: app.notices, sessions,
       audit: (entry: AuditEntry) => recordAudit(app.stores.directory, entry),
     };
 
@@ -154,7 +158,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
     const imapDeps = (name: string): ImapDeps => ({
       directory: app.directory, mail: app.mail, mailboxes: app.mailboxes, messages: app.messages, sharing: app.sharing,
       pipeline: app.pipeline, indexer: app.indexer, bus: app.bus, throttle: app.throttle, audit,
-      accountSessions: imapSessions, log: log.child({ listener: name }),
+      accountSessions: imapSessions, sessions, log: log.child({ listener: name }),
     });
     const imapSessions = new AccountSessions(config.imap.max_connections_per_account);
     const pop3Limiter = new ConnectionLimiter(config.pop3.max_connections, config.pop3.max_connections_per_ip);
@@ -167,7 +171,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       privacy: app.privacy,
     };
     const pop3Deps = (name: string): Pop3Deps => ({
-      directory: app.directory, mailboxes: app.mailboxes, messages: app.messages, throttle: app.throttle, audit, log: log.child({ listener: name }),
+      directory: app.directory, mailboxes: app.mailboxes, messages: app.messages, throttle: app.throttle, audit, sessions, log: log.child({ listener: name }),
     });
 
     const listening: Listening[] = [];
@@ -239,6 +243,7 @@ export async function startServer(dataDir: string, opts: { env?: NodeJS.ProcessE
       stopped ??= (async () => {
         stopping = true;
         stopMaintenance();
+        sessions.stop();
         await app.queue.stop();
         await firstMaintenance;
         log.info({ reason }, 'service.stopping');

@@ -336,6 +336,22 @@ export class Directory {
   }
 
   /** Internal lookup for protocols after authentication or for delivery (no actor). */
+  /**
+   * For live sessions (core/sessions.ts): of these accounts, whether each may still be used
+   * (it exists and it and its domain are enabled) and when its password last changed, in one
+   * query. An account missing from the answer is gone.
+   */
+  async sessionStates(ids: number[]): Promise<Map<number, { usable: boolean; passwordChangedAt: number }>> {
+    const out = new Map<number, { usable: boolean; passwordChangedAt: number }>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await this.#stores.dirRun('check sessions', (db) => db.selectFrom('accounts').innerJoin('domains', 'domains.id', 'accounts.domain_id')
+        .select(['accounts.id as id', 'accounts.enabled as enabled', 'domains.enabled as domainEnabled', 'accounts.password_changed_at as changed'])
+        .where('accounts.id', 'in', ids.slice(i, i + 500)).execute());
+      for (const r of rows) out.set(Number(r.id), { usable: r.enabled === 1 && r.domainEnabled === 1, passwordChangedAt: Number(r.changed) });
+    }
+    return out;
+  }
+
   async accountById(id: number): Promise<AccountInfo | null> {
     const r = await this.#stores.dirRun('get account', (db) => db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst());
     return r ? toAccount(r) : null;

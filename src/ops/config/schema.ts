@@ -238,6 +238,8 @@ export const configSchema = z.strictObject({
   }).prefault({}).describe('DNS.'),
   auth: z.strictObject({
     require_tls: bool().default(true).describe('Refuse authentication on connections without TLS.'),
+    revoke_check_seconds: int(1, 3600).default(30)
+      .describe('How often logged-in IMAP, POP3 and SMTP sessions are checked against their account: a session whose account was disabled (or its domain), removed, or given a new password since the login is ended within this bound.'),
   }).prefault({}).describe('Authentication.'),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Log level.'),

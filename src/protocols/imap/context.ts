@@ -3,6 +3,7 @@
  * sees of the session. Commands live in commands/*.ts, one module per group, each a table of
  * descriptors with the states that allow it (STYLE.md: mox's command table).
  */
+import type { SessionGuard } from '../../core/sessions.ts';
 import type tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { AccountInfo, Directory } from '../../core/directory/directory.ts';
@@ -70,6 +71,8 @@ export interface ImapDeps {
   throttle: AuthThrottle;
   audit: (entry: AuditEntry) => Promise<void>;
   accountSessions: AccountSessions;
+  /** Ends logged-in sessions whose account is disabled or given a new password (optional in tests). */
+  sessions?: SessionGuard;
   log: Logger;
 }
 

@@ -104,6 +104,7 @@ export class ImapSession implements Session {
   #idleScheduled = false;
   #idleWork: Promise<void> = Promise.resolve();
   #slotAccount: number | null = null;
+  #unguard: (() => void) | null = null;
   readonly #commands: CommandTable = COMMANDS;
   readonly #onSocketData = (chunk: Buffer) => this.#onData(chunk);
   readonly #onSocketError = (err: Error) => this.#debug({ err: err.message }, 'imap.socket_error');
@@ -555,6 +556,8 @@ export class ImapSession implements Session {
       this.deps.accountSessions.release(this.#slotAccount);
       this.#slotAccount = null;
     }
+    this.#unguard?.();
+    this.#unguard = null;
     const w = this.#lineWaiter;
     this.#lineWaiter = null;
     w?.(null);
@@ -577,6 +580,11 @@ export class ImapSession implements Session {
   takeAccountSlot(accountId: number): boolean {
     if (!this.deps.accountSessions.acquire(accountId)) return false;
     this.#slotAccount = accountId;
+    // From now on the session lasts only while the account may be used (core/sessions.ts).
+    this.#unguard = this.deps.sessions?.add({
+      accountId, since: Date.now(),
+      end: (why) => { this.#debug({ why }, 'imap.revoked'); this.#bye(`Logged out: ${why}`, 'ALERT'); },
+    }) ?? null;
     return true;
   }
 

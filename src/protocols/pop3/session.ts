@@ -26,6 +26,7 @@
  *   drained (GW-DOS-4).
  * - The log never sees a password or an AUTH payload: lines are logged by keyword only.
  */
+import type { SessionGuard } from '../../core/sessions.ts';
 import crypto from 'node:crypto';
 import type net from 'node:net';
 import tls from 'node:tls';
@@ -68,6 +69,8 @@ export interface Pop3Deps {
   log: Logger;
   /** The maildrop locks of this node; by default one table per Messages service (maildrop.ts). */
   locks?: MaildropLocks;
+  /** Ends logged-in sessions whose account is disabled or given a new password (optional in tests). */
+  sessions?: SessionGuard;
 }
 
 export type Pop3State = 'authorization' | 'transaction' | 'update';
@@ -120,6 +123,7 @@ export class Pop3Session {
   #drop: Maildrop | null = null;
   /** The account whose maildrop lock this session holds. */
   #lockedId: number | null = null;
+  #unguard: (() => void) | null = null;
   /** The name of a USER command, waiting for its PASS. */
   #user: string | null = null;
   /** An AUTH exchange waiting for the client's response line. */
@@ -313,6 +317,8 @@ export class Pop3Session {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unguard?.();
+    this.#unguard = null;
     clearTimeout(this.#timer);
     this.#queue = [];
     this.#sasl = null;
@@ -578,6 +584,8 @@ export class Pop3Session {
     this.#account = account;
     this.#drop = drop;
     this.#state = 'transaction';
+    // POP3 has no way to tell a client mid-session; the connection just ends (nothing is deleted without QUIT).
+    this.#unguard = this.#d.sessions?.add({ accountId: account.id, since: Date.now(), end: (why) => { this.#log.info({ why }, 'pop3.revoked'); this.#close(); } }) ?? null;
     this.#log = this.#log.child({ account: who });
     this.#log.info({ messages: drop.count, octets: drop.size }, 'pop3.login');
     this.#send(`+OK Logged in; ${drop.count} messages (${drop.size} octets)`);

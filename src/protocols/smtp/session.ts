@@ -12,6 +12,7 @@
  * - Authentication only over TLS; the reply to a failed login never says why.
  * - Core errors map to replies in one place, replyFor().
  */
+import type { SessionGuard } from '../../core/sessions.ts';
 import crypto from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -60,6 +61,8 @@ export interface SmtpDeps {
   /** Writes one entry to the security audit trail (the session never touches the store). */
   audit: (entry: AuditEntry) => Promise<void>;
   log: Logger;
+  /** Ends authenticated sessions whose account is disabled or given a new password (optional in tests). */
+  sessions?: SessionGuard;
 }
 
 interface Reply {
@@ -129,6 +132,7 @@ export class SmtpSession {
   #helo: string | null = null;
   #esmtp = false;
   #account: AccountInfo | null = null;
+  #unguard: (() => void) | null = null;
   #tx: Transaction | null = null;
   #errors = 0;
   #queue: InputEvent[] = [];
@@ -282,6 +286,8 @@ export class SmtpSession {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unguard?.();
+    this.#unguard = null;
     clearTimeout(this.#timer);
     this.#queue = [];
     this.#socket.end();
@@ -499,6 +505,10 @@ export class SmtpSession {
       return this.#error(r(535, '5.7.8', 'Authentication credentials invalid'));
     }
     this.#account = res.account;
+    this.#unguard = this.#d.sessions?.add({
+      accountId: res.account.id, since: Date.now(),
+      end: (why) => { this.#log.info({ why }, 'smtp.revoked'); this.#send(r(421, '4.7.0', `Closing: ${why}`)); this.#close(); },
+    }) ?? null;
     this.#log.info({ account: this.#addr(res.account.address) }, 'smtp.auth');
     this.#send(r(235, '2.7.0', 'Authentication successful'));
   }
