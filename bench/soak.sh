@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Load soak (issue 6 point 6): Bulwark on its embedded defaults (SQLite, files), started from a
 # snapshot of the commit, under CONNECTIONS concurrent mixed connections (IMAP IDLE, IMAP
-# fetches, SMTP deliveries, CalDAV) for SECONDS, from many loopback source addresses
+# fetches, SMTP deliveries, CalDAV) for DURATION seconds, from many loopback source addresses
 # (bench/soak-load.mjs). Memory (RSS) and open file descriptors sampled every 5 s; the section
 # with throughput, latency, errors and the leveling-off of memory and descriptors goes to
 # bench/RESULTS.md (raw JSON under bench/results/soak-<time>/).
 #
 #   bash bench/soak.sh                         # 500 connections for 120 s; about 4 minutes
-#   IDLE=300 FETCH=100 SMTP=50 DAV=50 SECONDS=120 bash bench/soak.sh
-#   NO_RESULTS=1 SECONDS=20 bash bench/soak.sh # a smoke run
+#   IDLE=300 FETCH=100 SMTP=50 DAV=50 DURATION=120 bash bench/soak.sh
+#   NO_RESULTS=1 DURATION=20 bash bench/soak.sh # a smoke run
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-IDLE=${IDLE:-300} FETCH=${FETCH:-100} SMTP=${SMTP:-50} DAV=${DAV:-50} SECONDS_RUN=${SECONDS:-120} ACCOUNTS=${ACCOUNTS:-20}
+IDLE=${IDLE:-300} FETCH=${FETCH:-100} SMTP=${SMTP:-50} DAV=${DAV:-50} SECONDS_RUN=${DURATION:-120} ACCOUNTS=${ACCOUNTS:-20}
 BW_PASSWORD=secret-benchmark-password
 STATE=/var/tmp/bulwark-bench-soak
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
