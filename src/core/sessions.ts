@@ -41,12 +41,6 @@ export class SessionGuard {
     };
   }
 
-  get size(): number {
-    let n = 0;
-    for (const set of this.#byAccount.values()) n += set.size;
-    return n;
-  }
-
   /** One check of every live session; returns how many were ended. */
   async sweep(): Promise<number> {
     if (this.#running || this.#byAccount.size === 0) return 0;

@@ -435,6 +435,12 @@ export class XmlWriter {
     this.#rootAttrs = writeAttrs(this.#prefixes, root.attrs);
   }
 
+  /** What is inside a node (its text, or escaped text, then its children), without the node itself. */
+  content(node: XmlNode): this {
+    writeContent(this.#prefixes, node, this.#out);
+    return this;
+  }
+
   /** An element and everything in it. */
   node(node: XmlNode): this {
     writeElement(this.#prefixes, node, this.#out);
@@ -524,9 +530,5 @@ function plainTags(prefixes: Prefixes, ns: string, local: string): Tags {
  * name that is not an NCName.
  */
 export function serializeXml(root: XmlNode): string {
-  const w = new XmlWriter(root);
-  if (root.text) w.raw(escapeText(root.text));
-  else if (root.escaped) w.raw(root.escaped);
-  for (const c of root.children ?? []) w.node(c);
-  return w.document();
+  return new XmlWriter(root).content(root).document();
 }

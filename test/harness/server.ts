@@ -3,6 +3,9 @@
  * reads the addresses it prints.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { openSqlite } from '../../src/store/engine.ts';
 import { BIN, LOOPBACK_LISTENERS, NODE, ROOT, cleanEnv } from './cli.ts';
 
 export interface ServerProcess {
@@ -50,4 +53,22 @@ export async function startServerProcess(dataDir: string, env: Record<string, st
       return exit;
     },
   };
+}
+
+/** Host and port of a listener address as the server prints it ("smtp://127.0.0.1:2525"). */
+export function hostPort(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname, port: Number(u.port) };
+}
+
+/** PRAGMA quick_check on every SQLite database of a data directory (the server stopped); throws on the first that fails. */
+export async function quickCheckDataDir(dir: string): Promise<void> {
+  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.db'))) {
+    const e = openSqlite(path.join(dir, f));
+    try {
+      await e.quickCheck();
+    } finally {
+      await e.close();
+    }
+  }
 }

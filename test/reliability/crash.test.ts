@@ -20,13 +20,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { bulwark } from '../harness/cli.ts';
-import { startServerProcess, type ServerProcess } from '../harness/server.ts';
+import { hostPort, quickCheckDataDir, startServerProcess, type ServerProcess } from '../harness/server.ts';
 import { createTestDatabase } from '../harness/pg.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { renderConfig } from '../../src/ops/config/template.ts';
 import { generateSecret } from '../../src/ops/init.ts';
 import { makeSelfSigned } from '../../src/security/tls.ts';
-import { openSqlite } from '../../src/store/engine.ts';
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 20);
 const DOMAIN = 'example.test';
@@ -50,7 +49,6 @@ const body = (token: string) => `token ${token}\r\n${`${token} `.repeat(200).tri
 const tokenOf = (text: string) => /token (\w+)/.exec(text)?.[1] ?? null;
 const ics = (uid: string) => ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//crash//EN', 'BEGIN:VEVENT', `UID:${uid}`, 'DTSTAMP:20260101T000000Z',
   'DTSTART:20260310T090000Z', 'DTEND:20260310T100000Z', `SUMMARY:event ${uid} ${'x'.repeat(300)}`, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
-const hostPort = (url: string) => { const u = new URL(url); return { host: u.hostname, port: Number(u.port) }; };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function install(kind: 'sqlite' | 'postgres', dir: string, cleanups: (() => Promise<void>)[]): Promise<void> {
@@ -272,15 +270,6 @@ describe.each(['sqlite', 'postgres'] as const)('crash consistency under SIGKILL:
     // The store's integrity check, with the server stopped.
     expect(await server.stop()).toBe(0);
     server = null;
-    if (kind === 'sqlite') {
-      for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.db'))) {
-        const e = openSqlite(path.join(dir, f));
-        try {
-          await e.quickCheck();
-        } finally {
-          await e.close();
-        }
-      }
-    }
+    if (kind === 'sqlite') await quickCheckDataDir(dir);
   }, 600_000);
 });

@@ -15,15 +15,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { bulwark } from '../harness/cli.ts';
-import { startServerProcess, type ServerProcess } from '../harness/server.ts';
+import { hostPort, quickCheckDataDir, startServerProcess, type ServerProcess } from '../harness/server.ts';
 import { tempDir } from '../harness/tmp.ts';
-import { openSqlite } from '../../src/store/engine.ts';
 
 const DOMAIN = 'example.test';
 const USER = `alice@${DOMAIN}`;
 const PASSWORD = 'disk-full-password-1';
 const ENV = { BULWARK_AUTH_REQUIRE_TLS: 'false', BULWARK_LOG_LEVEL: 'error' };
-const hostPort = (url: string) => { const u = new URL(url); return { host: u.hostname, port: Number(u.port) }; };
 const message = (token: string, kb: number) => `From: sender@remote.example\r\nTo: ${USER}\r\nSubject: ${token}\r\nMessage-ID: <${token}@full>\r\n\r\ntoken ${token}\r\n${'x'.repeat(76).concat('\r\n').repeat(Math.ceil((kb * 1024) / 78))}end ${token}\r\n`;
 const ics = (uid: string) => ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//full//EN', 'BEGIN:VEVENT', `UID:${uid}`, 'DTSTAMP:20260101T000000Z',
   'DTSTART:20260310T090000Z', 'DTEND:20260310T100000Z', `SUMMARY:${uid} ${'y'.repeat(2000)}`, 'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
@@ -149,7 +147,6 @@ describe('disk full (tmpfs as the data directory)', () => {
     }
     l2.release();
     for (const t of [...before, 'after', 'after-small', 'after-append']) expect(found.has(t), t).toBe(true);
-    for (const r of smtpRefusals) void r;
     await imap.logout();
     const auth = { authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` };
     expect(await (await fetch(`${s.addresses.http}/dav/calendars/${USER}/calendar/before.ics`, { headers: auth })).text()).toBe(ics('before'));
@@ -157,13 +154,6 @@ describe('disk full (tmpfs as the data directory)', () => {
     // The databases pass their check after a clean stop.
     expect(await s.stop()).toBe(0);
     server = null;
-    for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.db'))) {
-      const e = openSqlite(path.join(dir, f));
-      try {
-        await e.quickCheck();
-      } finally {
-        await e.close();
-      }
-    }
+    await quickCheckDataDir(dir);
   }, 180_000);
 });

@@ -13,7 +13,7 @@
  */
 import ICAL from 'ical.js';
 import { matchesTimeRange } from './icalendar.ts';
-import { decodeIndex, indexOverlaps, overlapsSpan } from './instances.ts';
+import { rowOverlaps } from './instances.ts';
 
 export type Collation = 'i;ascii-casemap' | 'i;unicode-casemap' | 'i;octet';
 export const COLLATIONS: readonly Collation[] = ['i;ascii-casemap', 'i;unicode-casemap', 'i;octet'];
@@ -169,25 +169,17 @@ export function prefilterRange(filter: CompFilter): { component: string; range: 
  * range on VEVENT, and the event's instance index (core/dav/instances.ts) covers the range.
  * Null when the data must be read.
  */
-export function quickMatch(filter: CompFilter, obj: Parameters<typeof decodeIndex>[0] & { component: string }): boolean | null {
+type QuickRow = Parameters<typeof rowOverlaps>[0] & { component: string };
+
+export function quickMatch(filter: CompFilter, obj: QuickRow): boolean | null {
   return quickMatcher(filter)(obj);
 }
 
 /** quickMatch with the filter looked at once, for the many resources of one query. */
-export function quickMatcher(filter: CompFilter): (obj: Parameters<typeof decodeIndex>[0] & { component: string }) => boolean | null {
+export function quickMatcher(filter: CompFilter): (obj: QuickRow) => boolean | null {
   const c = filter.comps[0];
-  const simple = !filter.isNotDefined && filter.props.length === 0 && filter.comps.length === 1
-    && (c.name === 'VEVENT' || c.name.toUpperCase() === 'VEVENT') && !c.isNotDefined && c.props.length === 0 && c.comps.length === 0 && c.timeRange;
-  if (!simple || !c.timeRange) return () => null;
-  const range = c.timeRange;
-  return (obj) => {
-    if (!obj.instances || obj.component !== 'VEVENT') return null;
-    if (obj.instances === '=') {
-      // One instance, the row's bounds (instances.ts encodeIndex), tested without making an index.
-      if (obj.firstStart === null || obj.lastEnd === null) return null;
-      return overlapsSpan((obj.firstStart + 1) / 1000, (obj.lastEnd - 1) / 1000, range);
-    }
-    const ix = decodeIndex(obj);
-    return ix ? indexOverlaps(ix, range) : null;
-  };
+  const range = !filter.isNotDefined && filter.props.length === 0 && filter.comps.length === 1
+    && (c.name === 'VEVENT' || c.name.toUpperCase() === 'VEVENT') && !c.isNotDefined && c.props.length === 0 && c.comps.length === 0 ? c.timeRange : undefined;
+  if (!range) return () => null;
+  return (obj) => (obj.instances && obj.component === 'VEVENT' ? rowOverlaps(obj, range) : null);
 }

@@ -82,7 +82,7 @@ export interface QueryIndex {
   c: boolean;
 }
 
-export function queryIndex(ix: InstanceIndex): QueryIndex {
+function queryIndex(ix: InstanceIndex): QueryIndex {
   const spans = [...ix.s].sort((a, b) => a[0] - b[0]);
   const starts = new Float64Array(spans.length);
   const ends = new Float64Array(spans.length);
@@ -139,9 +139,9 @@ export function encodeIndex(ix: InstanceIndex, firstStart: number | null, lastEn
  */
 const parsed = new Lru<object | string, QueryIndex>(20_000);
 
-type IndexedRow = { instances: string | null; firstStart: number | null; lastEnd: number | null; id: number; collectionId: number; modseq: number };
+type IndexedRow = { instances: string | null; firstStart: number | null; lastEnd: number | null };
 
-/** The index of a row (its stored form, bounds, id and modseq), or null when it has none. */
+/** The index of a row (its stored form and bounds), or null when it has none. */
 export function decodeIndex(row: IndexedRow): QueryIndex | null {
   const v = row.instances;
   if (!v) return null;
@@ -159,4 +159,18 @@ export function decodeIndex(row: IndexedRow): QueryIndex | null {
     parsed.set(row, ix);
   }
   return ix;
+}
+
+/**
+ * RFC 4791 §9.9 for a row's VEVENT instances, from its stored index; null when the row has
+ * none or it cannot tell. The one-instance form ("=") is tested on the bounds directly, without
+ * making an index: most rows are that.
+ */
+export function rowOverlaps(row: IndexedRow, range: { start: number | null; end: number | null }): boolean | null {
+  if (row.instances === '=') {
+    if (row.firstStart === null || row.lastEnd === null) return null;
+    return overlapsSpan((row.firstStart + 1) / 1000, (row.lastEnd - 1) / 1000, range);
+  }
+  const ix = decodeIndex(row);
+  return ix ? indexOverlaps(ix, range) : null;
 }

@@ -100,9 +100,10 @@ export interface DavLimits {
   maxResourceBytes: number;
   maxResourcesPerCollection: number;
   maxCollections: number;
-  /** Resources kept in memory over all collection listings (listing.ts); default 100,000. */
-  listingCacheResources?: number;
 }
+
+/** Resources kept in memory over all collection listings (listing.ts). */
+const LISTING_CACHE_RESOURCES = 100_000;
 
 export interface Preconditions {
   /** If-Match: the ETag the resource must have ('*': it must exist). */
@@ -204,7 +205,7 @@ export class DavStore {
     this.#validators = validators;
     this.#limits = limits;
     this.#listing = listing;
-    this.#listings = new Lru(limits.listingCacheResources ?? 100_000, (l) => l.byName.size + 1);
+    this.#listings = new Lru(LISTING_CACHE_RESOURCES, (l) => l.byName.size + 1);
   }
 
   async #gal(account: AccountRef): Promise<{ collection: CollectionInfo; objects: DavObject[] } | null> {

@@ -335,7 +335,6 @@ export class Directory {
     return { accounts: await this.domainAccounts(domainId), lists };
   }
 
-  /** Internal lookup for protocols after authentication or for delivery (no actor). */
   /**
    * For live sessions (core/sessions.ts): of these accounts, whether each may still be used
    * (it exists and it and its domain are enabled) and when its password last changed, in one
@@ -352,6 +351,7 @@ export class Directory {
     return out;
   }
 
+  /** Internal lookup for protocols after authentication or for delivery (no actor). */
   async accountById(id: number): Promise<AccountInfo | null> {
     const r = await this.#stores.dirRun('get account', (db) => db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst());
     return r ? toAccount(r) : null;

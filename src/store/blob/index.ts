@@ -23,6 +23,7 @@ import path from 'node:path';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { PartitionDB } from '../schema.ts';
 import { DomainError } from '../../core/errors.ts';
+import { isStorageFullError } from '../errors.ts';
 import { mkdirDurable, writeDurably } from '../../lib/durable.ts';
 import { SegmentWriter, type SegmentLocation } from './segments.ts';
 
@@ -282,7 +283,7 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
 
 function toTemporary(e: unknown): unknown {
   const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT') return new DomainError('STORAGE_FULL', `blob store: ${code}`, { cause: e });
+  if (isStorageFullError(e)) return new DomainError('STORAGE_FULL', `blob store: ${code}`, { cause: e });
   if (code && ['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EMFILE', 'ENFILE', 'EACCES', 'EPERM'].includes(code)) {
     return new DomainError('UNAVAILABLE', `blob store: ${code}`, { cause: e });
   }

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { ImapInput, type InputEvent, type InputLimits } from '../../../src/protocols/imap/input.ts';
 import { parseCommand, tagOf } from '../../../src/protocols/imap/parser.ts';
 import { ImapSyntaxError } from '../../../src/protocols/imap/types.ts';
+import { mutations } from '../../harness/mutate.ts';
 
 /** parseCommand returns a command or throws ImapSyntaxError; anything else fails the property. */
 function parsesOrRefuses(bytes: Buffer): void {
@@ -59,26 +60,8 @@ const TOKENS = [
 ];
 const tokenCommand = fc.array(fc.constantFrom(...TOKENS), { maxLength: 40 }).map((ts) => Buffer.from(ts.join(''), 'latin1'));
 
-/** One mutation of a valid command: replace, insert, delete, duplicate or truncate. */
-const mutated = fc
-  .tuple(
-    fc.constantFrom(...VALID),
-    fc.array(fc.tuple(fc.nat(5), fc.nat(), fc.nat(40), fc.uint8Array({ minLength: 1, maxLength: 8 })), { minLength: 1, maxLength: 4 }),
-  )
-  .map(([base, ops]) => {
-    let b = Buffer.from(base);
-    for (const [op, at, len, bytes] of ops) {
-      const i = b.length === 0 ? 0 : at % (b.length + 1);
-      const chunk = Buffer.from(bytes);
-      if (op === 0) b = Buffer.concat([b.subarray(0, i), chunk, b.subarray(Math.min(b.length, i + chunk.length))]);
-      else if (op === 1) b = Buffer.concat([b.subarray(0, i), chunk, b.subarray(i)]);
-      else if (op === 2) b = Buffer.concat([b.subarray(0, i), b.subarray(Math.min(b.length, i + len))]);
-      else if (op === 3) b = Buffer.concat([b.subarray(0, i), b.subarray(i, i + len), b.subarray(i)]);
-      else if (op === 4) b = b.subarray(0, i);
-      else b = Buffer.concat([b.subarray(0, i), Buffer.from(TOKENS[len % TOKENS.length], 'latin1'), b.subarray(i)]);
-    }
-    return b;
-  });
+/** Mutations of a valid command: replace, insert, delete, duplicate, truncate or insert a token. */
+const mutated = mutations(VALID, TOKENS.map((t) => Buffer.from(t, 'latin1')), { maxLen: 40, maxOps: 4 });
 
 describe('parseCommand: only ImapSyntaxError, for any input', () => {
   it('arbitrary bytes', () => {

@@ -9,6 +9,7 @@
  * Loaded by the worker (worker.ts) through Node's own TypeScript support: erasable syntax only.
  */
 import fc from 'fast-check';
+import { mutations } from '../../harness/mutate.ts';
 import { ImapInput, type InputEvent as ImapEvent } from '../../../src/protocols/imap/input.ts';
 import { parseCommand as parseImap } from '../../../src/protocols/imap/parser.ts';
 import { ImapSyntaxError } from '../../../src/protocols/imap/types.ts';
@@ -29,35 +30,13 @@ export interface Target {
   run(input: Buffer): void;
 }
 
-/** Replace, insert, delete, duplicate, truncate, or insert a token; up to 6 of them. */
-function mutations(seeds: string[], tokens: string[], encoding: BufferEncoding = 'utf8'): fc.Arbitrary<Buffer> {
-  const bases = seeds.map((s) => Buffer.from(s, encoding));
-  return fc.tuple(
-    fc.constantFrom(...bases),
-    fc.array(fc.tuple(fc.nat(5), fc.nat(), fc.nat(64), fc.uint8Array({ minLength: 1, maxLength: 8 })), { minLength: 1, maxLength: 6 }),
-  ).map(([base, ops]) => {
-    let b = base;
-    for (const [op, at, len, bytes] of ops) {
-      const i = b.length === 0 ? 0 : at % (b.length + 1);
-      const chunk = Buffer.from(bytes);
-      if (op === 0) b = Buffer.concat([b.subarray(0, i), chunk, b.subarray(Math.min(b.length, i + chunk.length))]);
-      else if (op === 1) b = Buffer.concat([b.subarray(0, i), chunk, b.subarray(i)]);
-      else if (op === 2) b = Buffer.concat([b.subarray(0, i), b.subarray(Math.min(b.length, i + len))]);
-      else if (op === 3) b = Buffer.concat([b.subarray(0, i), b.subarray(i, i + len), b.subarray(i)]);
-      else if (op === 4) b = b.subarray(0, i);
-      else b = Buffer.concat([b.subarray(0, i), Buffer.from(tokens[len % tokens.length], encoding), b.subarray(i)]);
-    }
-    return b;
-  });
-}
-
 /** The three kinds of input, mutations weighted most. */
 function inputs(seeds: string[], tokens: string[], opts: { maxBytes?: number; encoding?: BufferEncoding } = {}): fc.Arbitrary<Buffer> {
   const enc = opts.encoding ?? 'utf8';
   return fc.oneof(
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: opts.maxBytes ?? 512 }).map((u) => Buffer.from(u)) },
     { weight: 2, arbitrary: fc.array(fc.constantFrom(...tokens), { maxLength: 60 }).map((ts) => Buffer.from(ts.join(''), enc)) },
-    { weight: 5, arbitrary: mutations(seeds, tokens, enc) },
+    { weight: 5, arbitrary: mutations(seeds.map((x) => Buffer.from(x, enc)), tokens.map((x) => Buffer.from(x, enc))) },
   );
 }
 

@@ -129,7 +129,7 @@ export class Multistatus {
     return this;
   }
 
-  /** Adds a response and returns its markup, for keep(); null if it cannot be kept (a namespace of this document's own). */
+  /** Adds a response and returns its markup, for addKept() in later answers; null if it cannot be kept (a namespace of this document's own). */
   addKeepable(a: PropStats): string | null {
     const m = this.#w.mark();
     writeResponse(this.#w, a);

@@ -234,9 +234,10 @@ class ResourceAnswers {
 
   constructor(shape: Shape & { req: PropRequest }) {
     this.#shape = shape;
-    const keep = shape.req.kind === 'prop' && plain(shape) && shape.req.names.length > 0 && shape.req.names.every((n) => INTRINSIC.has(n));
-    this.#sig = keep && shape.req.kind === 'prop' ? shape.req.names.join(' ') : null;
-    this.#ns = keep && shape.req.kind === 'prop' ? [...new Set(shape.req.names.map((n) => splitClark(n).ns))] : [];
+    const names = shape.req.kind === 'prop' ? shape.req.names : [];
+    const keep = plain(shape) && names.length > 0 && names.every((n) => INTRINSIC.has(n));
+    this.#sig = keep ? names.join(' ') : null;
+    this.#ns = keep ? [...new Set(names.map((n) => splitClark(n).ns))] : [];
   }
 
   /**
@@ -265,9 +266,10 @@ class ResourceAnswers {
     const markup = this.#kept(base, t.owner, obj);
     if (markup !== undefined) { this.ms.addKept(markup, this.#ns); return; }
     const hrefValue = base.endsWith('/') ? base + encodeSegment(obj.name) : base;
-    const key = this.#sig === null ? null : { data: dataKey(t.owner, obj), props: this.#sig, base };
+    const version = dataKey(t.owner, obj);
+    const key = this.#sig === null ? null : { data: version, props: this.#sig, base };
     // Its data was not read because its response was kept, and that has gone from the cache since.
-    if (wantsData(this.#shape) && !obj.data && !pinned?.has(obj) && escapedData.get(dataKey(t.owner, obj)) === undefined) {
+    if (wantsData(this.#shape) && !obj.data && !pinned?.has(obj) && escapedData.get(version) === undefined) {
       return r.deps.dav.objectsByName(t.owner, t.coll.id, [obj.name]).then(([row]) => {
         if (!row) { this.ms.add(statusResponse(hrefValue, 404)); return; }
         this.count--;
@@ -364,7 +366,6 @@ async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: Repo
   const quick = quickMatcher(filter);
   for (const o of candidates) answers.set(o, quick(o) ?? knownResult(dataKey(t.owner, o), question));
   const base = h.targetHref(t);
-
   const out = new ResourceAnswers(shape);
   const loaded = await withData(r, t.owner, t.coll.id, candidates, shape, (o) => answers.get(o) === null, (o) => out.kept(base, t.owner, o));
   for (const obj of loaded.objs) {
@@ -381,7 +382,7 @@ async function calendarQuery(r: DavRequest, t: Target, root: XmlElement, h: Repo
     }
     if (!hit) continue;
     if (out.count >= r.deps.maxReportResults) {
-      out.ms.add(statusResponse(h.targetHref(t), 507));
+      out.ms.add(statusResponse(base, 507));
       break;
     }
     const done = out.add(r, t, obj, base, loaded.escaped);
